@@ -1,0 +1,7 @@
+"""Command-line entry points: one small module per command, each parses, calls, prints."""
+
+#: Command name -> one-line description, for ``python -m mfx``.
+COMMANDS = {
+    "mfx-train": "train a classifier on a ratings file (or the built-in dataset) -> mfx-model.pt",
+    "mfx-export": "export a checkpoint to one verified, self-contained ONNX file",
+}

@@ -1,0 +1,56 @@
+"""Training settings (torch-free, so the CLI can show defaults without importing torch)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+#: Registered architecture names; :data:`mfx.train.models.ARCHITECTURES` implements each.
+ARCH_NAMES = ("concat",)
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of one training run. The defaults suit ml-latest-small-sized data."""
+
+    arch: str = "concat"
+    dim: int = 32
+    epochs: int = 40
+    batch_size: int = 1024
+    lr: float = 0.01
+    weight_decay: float = 0.0
+    patience: int | None = 3
+    valid_fraction: float = 0.1
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCH_NAMES:
+            raise ValueError(
+                f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCH_NAMES)}"
+            )
+        for name in ("dim", "epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        if not 0.0 <= self.valid_fraction < 1.0:
+            raise ValueError(f"valid_fraction must be in [0, 1), got {self.valid_fraction}")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience must be at least 1, got {self.patience}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+#: Named settings; ``report`` is the report's experiment exactly.
+PRESETS: dict[str, dict[str, Any]] = {
+    "report": dict(
+        arch="concat", dim=1, epochs=1000, batch_size=16, lr=0.1, weight_decay=0.0,
+        patience=None, valid_fraction=0.0,
+    ),
+}
+
+#: The report's class count: labels 0..5.
+REPORT_CLASSES = [0, 1, 2, 3, 4, 5]

@@ -1,0 +1,634 @@
+"""Reading ratings files and matrices into arrays (numpy + pandas' C reader, no torch).
+
+Two shapes of input are understood:
+
+* **triples**: one rating per line, ``row, column, label`` and optionally more fields (a
+  timestamp, say) that are ignored. Comma, tab, ``::`` (MovieLens ``ratings.dat``), semicolon or
+  whitespace separated, with or without a header line. MovieLens ``u.data``, ``ratings.dat`` and
+  ``ratings.csv`` are all triples.
+* **matrix**: a dense matrix (``.npy``, or CSV/TSV of numbers) with one row per matrix row; an
+  empty or NaN cell is unknown. Row and column ids are the 0-based positions.
+
+``format="auto"`` detects which from the extension and the first lines; an explicit format
+overrides. Every problem is reported as :class:`~mfx.errors.DataError` with the file and line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mfx.errors import DataError
+from mfx.ids import IdMap
+from mfx.labels import Classes
+
+#: ``--format`` choices.
+FORMATS = ("auto", "csv", "tsv", "dat", "udata", "whitespace", "matrix", "npy")
+
+_SEPARATORS = {"csv": ",", "tsv": "\t", "dat": "::", "udata": "\t", "whitespace": r"\s+"}
+_HEADER_WORDS = {
+    "user", "users", "userid", "user_id", "item", "items", "itemid", "item_id", "movie",
+    "movieid", "movie_id", "rating", "ratings", "row", "rows", "col", "cols", "column",
+    "columns", "label", "labels", "timestamp", "time", "score", "class", "id", "uid", "iid",
+}
+_SNIFF_BYTES = 1 << 16
+_MAX_LINE_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a text file is laid out, as found by :func:`sniff`."""
+
+    path: str
+    kind: str  # "triples", "matrix" or "npy"
+    sep: str = ","
+    header: bool = False
+    n_fields: int = 0
+
+    def split(self, line: str) -> list[str]:
+        if self.sep == r"\s+":
+            return line.split()
+        return line.split(self.sep)
+
+
+def _fail(path: str | os.PathLike[str], message: str, line: int | None = None) -> DataError:
+    where = f"{path}: line {line}: " if line is not None else f"{path}: "
+    err = DataError(where + message)
+    err.line = line  # type: ignore[attr-defined]
+    return err
+
+
+def _open_check(path: str | os.PathLike[str]) -> bytes:
+    """First bytes of a readable regular file; clear errors for missing, folders, binaries."""
+    p = Path(path)
+    if not p.exists():
+        raise _fail(path, "file not found; check the path")
+    if p.is_dir():
+        raise _fail(path, "is a folder, not a file")
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(_SNIFF_BYTES)
+    except OSError as exc:
+        raise _fail(path, f"cannot read: {exc.strerror or exc}") from None
+    return head
+
+
+def _decode_head(path: str | os.PathLike[str], head: bytes) -> list[str]:
+    """Non-blank lines among the first bytes, decoded as UTF-8 (a BOM is fine)."""
+    if b"\x00" in head:
+        raise _fail(path, "looks like a binary file, not a text ratings file")
+    newline = head.find(b"\n")
+    if (newline < 0 and len(head) >= _SNIFF_BYTES) or newline > _MAX_LINE_BYTES:
+        raise _fail(path, "first line is longer than 64 KiB; this is not a ratings file", 1)
+    text = head.decode("utf-8-sig", errors="replace")
+    lines = text.splitlines()
+    if len(head) >= _SNIFF_BYTES and lines:
+        lines = lines[:-1]  # the last one may be cut in the middle
+    return [ln for ln in lines if ln.strip()]
+
+
+def _sniff_sep(line: str) -> str:
+    if "::" in line:
+        return "::"
+    for sep in ("\t", ",", ";"):
+        if sep in line:
+            return sep
+    return r"\s+"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.strip().strip('"'))
+    except ValueError:
+        return False
+    return True
+
+
+def _looks_like_header(first: list[str], second: list[str] | None) -> bool:
+    names = {f.strip().strip('"').strip().lower() for f in first}
+    if names & _HEADER_WORDS:
+        return True
+    if second is None or len(first) < 3 or len(second) < 3:
+        return False
+    # A text label above numeric labels is a header line.
+    return not _is_number(first[2]) and _is_number(second[2])
+
+
+def sniff(path: str | os.PathLike[str], format: str = "auto", header: bool | None = None) -> Layout:
+    """Work out how ``path`` is laid out: triples or matrix, separator, header line."""
+    if format not in FORMATS:
+        raise DataError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    name = str(path)
+    if format == "npy" or (format in ("auto", "matrix") and name.lower().endswith(".npy")):
+        _open_check(path)
+        return Layout(name, "npy")
+    head = _open_check(path)
+    if not head.strip():
+        raise _fail(path, "file is empty; expected lines of row, column, label")
+    lines = _decode_head(path, head)
+    if not lines:
+        raise _fail(path, "file has only blank lines; expected lines of row, column, label")
+    sep = _SEPARATORS.get(format) or _sniff_sep(lines[0])
+    layout = Layout(name, "triples", sep=sep)
+    first = layout.split(lines[0])
+    second = layout.split(lines[1]) if len(lines) > 1 else None
+    if format == "udata":
+        has_header = False
+    elif header is not None:
+        has_header = header
+    else:
+        has_header = _looks_like_header(first, second)
+    if format == "matrix":
+        kind = "matrix"
+    elif format != "auto":
+        kind = "triples"
+    elif has_header:
+        kind = "triples"
+    elif len(first) >= 5 or any(f.strip() == "" for f in first):
+        kind = "matrix"
+    else:
+        kind = "triples"
+    if kind == "matrix":
+        return Layout(name, "matrix", sep=sep, header=False, n_fields=len(first))
+    if len(first) < 3 and not has_header:
+        raise _fail(
+            path,
+            f"expected at least 3 fields (row, column, label) separated by {_sep_name(sep)}, "
+            f"found {len(first)}; pass --format if the separator was misread",
+            _physical_line(path, 0),
+        )
+    return Layout(name, "triples", sep=sep, header=has_header, n_fields=len(first))
+
+
+def _sep_name(sep: str) -> str:
+    return {",": "commas", "\t": "tabs", "::": "'::'", ";": "semicolons"}.get(sep, "whitespace")
+
+
+def _physical_line(path: str | os.PathLike[str], record: int, header: bool = False) -> int:
+    """1-based line number of the ``record``-th data line (blank lines and header skipped).
+
+    Only used on the error path, so a plain Python scan is fine.
+    """
+    seen = -1 if header else 0
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            if seen == record:
+                return number
+            seen += 1
+    return number if "number" in locals() else 1
+
+
+def _line_text(path: str | os.PathLike[str], number: int) -> str:
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
+        for i, line in enumerate(fh, start=1):
+            if i == number:
+                return line.rstrip("\r\n")
+    return ""
+
+
+def _pandas():
+    try:
+        import pandas as pd
+    except ImportError as exc:  # pragma: no cover - pandas is a core dependency
+        raise DataError("reading files needs pandas: pip install pandas") from exc
+    return pd
+
+
+def _read_csv_options(layout: Layout, usecols: Sequence[int]) -> dict[str, Any]:
+    sep = layout.sep
+    cols = list(usecols)
+    if sep == "::":
+        # The C reader takes one-character separators only; 'a::b::c' split on ':' is
+        # 'a', '', 'b', '', 'c', so field k is column 2k.
+        sep = ":"
+        cols = [2 * c for c in cols]
+    return dict(
+        sep=sep,
+        header=0 if layout.header else None,
+        usecols=cols,
+        engine="c",
+        encoding="utf-8-sig",
+        skip_blank_lines=True,
+        on_bad_lines="error",
+    )
+
+
+def _translate_parser_error(layout: Layout, exc: Exception) -> DataError:
+    text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+    match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
+    if match:
+        expected, line, saw = (int(g) for g in match.groups())
+        if layout.sep == "::":
+            expected, saw = (expected + 1) // 2, (saw + 1) // 2
+        return _fail(
+            layout.path,
+            f"expected {expected} fields like the first line, found {saw}; "
+            "every line needs the same number of fields",
+            line,
+        )
+    if isinstance(exc, UnicodeDecodeError):
+        return _fail(layout.path, "is not UTF-8 text (binary or another encoding)")
+    return _fail(layout.path, f"cannot parse: {text}")
+
+
+def _read_frame(layout: Layout, usecols: Sequence[int], chunksize: int | None = None):
+    pd = _pandas()
+    options = _read_csv_options(layout, usecols)
+    try:
+        return pd.read_csv(layout.path, chunksize=chunksize, **options)
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise _translate_parser_error(layout, exc) from None
+    except pd.errors.EmptyDataError:
+        raise _fail(layout.path, "file is empty; expected lines of row, column, label") from None
+
+
+@dataclass
+class RawRatings:
+    """Ratings as read: raw row ids, raw column ids and raw labels, one entry per rating."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    labels: np.ndarray
+    source: str = "<memory>"
+    layout: Layout | None = None
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def line_of(self, position: int) -> int | None:
+        """The file line of rating ``position`` (for error messages), when read from a file."""
+        if self.layout is None or self.layout.kind == "npy":
+            return None
+        if self.layout.kind == "matrix":
+            return None
+        return _physical_line(self.layout.path, position, self.layout.header)
+
+
+def _id_column(values: Any, layout: Layout, what: str, offset: int = 0) -> np.ndarray:
+    """Validated raw ids from one parsed column: int64 or str."""
+    arr = np.asarray(values)
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64, copy=False)
+    if arr.dtype.kind == "f":
+        bad = np.flatnonzero(~np.isfinite(arr) | (arr != np.round(arr)))
+        if bad.size:
+            k = int(bad[0])
+            shown = "empty" if np.isnan(arr[k]) else repr(float(arr[k]))
+            raise _bad_record(layout, offset + k, f"{what} id is {shown}; ids must be integers or text")
+        return arr.astype(np.int64)
+    # Text (or a mix of numbers and text): every id is kept as its text, stripped.
+    pd = _pandas()
+    series = pd.Series(arr, dtype=object)
+    missing = series.isna().to_numpy()
+    if missing.any():
+        raise _bad_record(layout, offset + int(np.flatnonzero(missing)[0]), f"empty {what} id")
+    text = series.astype(str).str.strip().to_numpy(dtype=str)
+    empty = text == ""
+    if empty.any():
+        raise _bad_record(layout, offset + int(np.flatnonzero(empty)[0]), f"empty {what} id")
+    return text
+
+
+def _label_column(values: Any, layout: Layout, offset: int = 0) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.float64)
+    if arr.dtype.kind == "f":
+        bad = np.flatnonzero(~np.isfinite(arr))
+        if bad.size:
+            k = int(bad[0])
+            problem = "empty label" if np.isnan(arr[k]) else f"label {arr[k]!r} is not finite"
+            raise _bad_record(layout, offset + k, problem)
+        return arr
+    pd = _pandas()
+    series = pd.Series(arr, dtype=object)
+    missing = series.isna().to_numpy()
+    if missing.any():
+        raise _bad_record(layout, offset + int(np.flatnonzero(missing)[0]), "empty label")
+    text = series.astype(str).str.strip()
+    numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
+    is_number = ~np.isnan(numbers)
+    if is_number.all():
+        bad = np.flatnonzero(~np.isfinite(numbers))
+        if bad.size:
+            raise _bad_record(layout, offset + int(bad[0]), f"label {numbers[bad[0]]!r} is not finite")
+        return numbers
+    if is_number.any():
+        first_is_number = bool(is_number[0])
+        k = int(np.flatnonzero(~is_number if first_is_number else is_number)[0])
+        kind = "text" if first_is_number else "a number"
+        raise _bad_record(
+            layout, offset + k, f"label {text.iloc[k]!r} is {kind}, unlike the first label"
+        )
+    out = text.to_numpy(dtype=str)
+    empty = out == ""
+    if empty.any():
+        raise _bad_record(layout, offset + int(np.flatnonzero(empty)[0]), "empty label")
+    return out
+
+
+def _bad_record(layout: Layout, record: int, problem: str) -> DataError:
+    """An error for data record ``record``, naming its line; short lines are named as such."""
+    line = _physical_line(layout.path, record, layout.header)
+    fields = layout.split(_line_text(layout.path, line))
+    need = 3 if layout.kind == "triples" else 2
+    if len(fields) < need:
+        what = "row, column, label" if need == 3 else "row, column"
+        problem = f"expected at least {need} fields ({what}), found {len(fields)}"
+    return _fail(layout.path, problem, line)
+
+
+def read_ratings(
+    path: str | os.PathLike[str], format: str = "auto", header: bool | None = None
+) -> RawRatings:
+    """Read a ratings file (triples or a dense matrix) into raw ids and labels.
+
+    Parameters
+    ----------
+    path
+        The file.
+    format
+        One of :data:`FORMATS`; ``"auto"`` detects from the extension and the first lines.
+    header
+        Force (``True``) or deny (``False``) a header line; ``None`` detects it.
+
+    Raises
+    ------
+    DataError
+        With the file, the line and the problem, for anything that is not a ratings file.
+    """
+    layout = sniff(path, format, header)
+    if layout.kind == "npy":
+        return _read_npy_matrix(layout)
+    if layout.kind == "matrix":
+        return _read_text_matrix(layout)
+    frame = _read_frame(layout, (0, 1, 2))
+    if len(frame) == 0:
+        raise _fail(path, "has a header but no ratings; expected lines of row, column, label")
+    columns = [frame.iloc[:, k].to_numpy() for k in range(3)]
+    rows = _id_column(columns[0], layout, "row")
+    cols = _id_column(columns[1], layout, "column")
+    labels = _label_column(columns[2], layout)
+    return RawRatings(rows, cols, labels, source=str(path), layout=layout)
+
+
+def iter_pairs(
+    path: str | os.PathLike[str],
+    format: str = "auto",
+    header: bool | None = None,
+    chunksize: int = 1 << 20,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Stream (raw row ids, raw column ids) from a file of pairs, ``chunksize`` lines at a time.
+
+    Lines need two fields (row, column); more are ignored. Errors name the file and line.
+    """
+    layout = sniff_pairs(path, format, header)
+    offset = 0
+    reader = _read_frame(layout, (0, 1), chunksize=chunksize)
+    pd = _pandas()
+    try:
+        for chunk in reader:
+            rows = _id_column(chunk.iloc[:, 0].to_numpy(), layout, "row", offset)
+            cols = _id_column(chunk.iloc[:, 1].to_numpy(), layout, "column", offset)
+            offset += len(chunk)
+            yield rows, cols
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise _translate_parser_error(layout, exc) from None
+    if offset == 0:
+        raise _fail(path, "has no pairs; expected lines of row, column")
+
+
+def sniff_pairs(
+    path: str | os.PathLike[str], format: str = "auto", header: bool | None = None
+) -> Layout:
+    """Layout of a pairs file: like :func:`sniff`, but two fields per line suffice."""
+    if format in ("matrix", "npy"):
+        raise DataError(f"format {format!r} holds ratings, not (row, column) pairs")
+    head = _open_check(path)
+    if not head.strip():
+        raise _fail(path, "file is empty; expected lines of row, column")
+    lines = _decode_head(path, head)
+    if not lines:
+        raise _fail(path, "file has only blank lines; expected lines of row, column")
+    sep = _SEPARATORS.get(format) or _sniff_sep(lines[0])
+    layout = Layout(str(path), "pairs", sep=sep)
+    first = layout.split(lines[0])
+    if header is None:
+        names = {f.strip().strip('"').strip().lower() for f in first}
+        header = bool(names & _HEADER_WORDS)
+    if len(first) < 2:
+        raise _fail(
+            path,
+            f"expected at least 2 fields (row, column) separated by {_sep_name(sep)}, "
+            f"found {len(first)}",
+            _physical_line(path, 0),
+        )
+    return Layout(str(path), "pairs", sep=sep, header=header, n_fields=len(first))
+
+
+def _matrix_to_raw(matrix: np.ndarray, layout: Layout) -> RawRatings:
+    if matrix.ndim != 2:
+        raise _fail(layout.path, f"a matrix must be two-dimensional, got shape {matrix.shape}")
+    if matrix.dtype.kind not in "iuf":
+        raise _fail(layout.path, f"a matrix must hold numbers, got {matrix.dtype}")
+    values = matrix.astype(np.float64)
+    known = ~np.isnan(values)
+    infinite = np.isinf(values)
+    if infinite.any():
+        i, j = (int(v) for v in np.argwhere(infinite)[0])
+        raise _fail(layout.path, f"cell ({i}, {j}) is {values[i, j]}; ratings must be finite")
+    rows, cols = np.nonzero(known)
+    if rows.size == 0:
+        raise _fail(layout.path, "the matrix has no known cells")
+    return RawRatings(
+        rows.astype(np.int64), cols.astype(np.int64), values[rows, cols],
+        source=layout.path, layout=layout,
+    )
+
+
+def _read_npy_matrix(layout: Layout) -> RawRatings:
+    try:
+        matrix = np.load(layout.path, allow_pickle=False)
+    except ValueError as exc:
+        raise _fail(layout.path, f"not a numeric .npy matrix ({exc})") from None
+    except OSError as exc:
+        raise _fail(layout.path, f"not a .npy file ({exc})") from None
+    return _matrix_to_raw(np.asarray(matrix), layout)
+
+
+def _read_text_matrix(layout: Layout) -> RawRatings:
+    """A dense matrix of numbers; empty or NaN cells are unknown. Ragged rows are refused."""
+    widths: list[tuple[int, int]] = []
+    with open(layout.path, encoding="utf-8-sig", errors="replace", newline="") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            widths.append((number, len(layout.split(line.rstrip("\r\n")))))
+    if not widths:
+        raise _fail(layout.path, "file is empty; expected a matrix of numbers")
+    width = widths[0][1]
+    for number, w in widths:
+        if w != width:
+            raise _fail(
+                layout.path,
+                f"matrix row has {w} cells but the first row has {width}; rows must be equal",
+                number,
+            )
+    pd = _pandas()
+    try:
+        frame = pd.read_csv(
+            layout.path, sep=":" if layout.sep == "::" else layout.sep, header=None,
+            engine="c", encoding="utf-8-sig", skip_blank_lines=True, skipinitialspace=True,
+        )
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise _translate_parser_error(layout, exc) from None
+    for k in range(frame.shape[1]):
+        column = frame.iloc[:, k]
+        if column.dtype == object:
+            numbers = pd.to_numeric(column, errors="coerce")
+            bad = numbers.isna() & column.notna()
+            if bad.any():
+                r = int(np.flatnonzero(bad.to_numpy())[0])
+                raise _fail(
+                    layout.path,
+                    f"cell {column.iloc[r]!r} in column {k + 1} is not a number",
+                    widths[r][0],
+                )
+            frame[k] = numbers
+    return _matrix_to_raw(frame.to_numpy(dtype=np.float64), layout)
+
+
+@dataclass
+class Ratings:
+    """Ratings mapped to indices: what a model trains on.
+
+    ``rows``, ``cols`` and ``labels`` are int64 arrays of equal length (row index, column
+    index, class index); ``row_ids``, ``col_ids`` and ``classes`` translate them back.
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+    labels: np.ndarray
+    row_ids: IdMap
+    col_ids: IdMap
+    classes: Classes
+    source: str = "<memory>"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = self.labels.shape[0]
+        if not (self.rows.shape == self.cols.shape == (n,)):
+            raise ValueError("rows, cols and labels must be one-dimensional and equally long")
+        _check_range(self.rows, len(self.row_ids), "row")
+        _check_range(self.cols, len(self.col_ids), "column")
+        _check_range(self.labels, len(self.classes), "class")
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.row_ids)
+
+    @property
+    def n_cols(self) -> int:
+        return len(self.col_ids)
+
+    @classmethod
+    def from_raw(cls, raw: RawRatings, classes: Sequence[Any] | None = None) -> Ratings:
+        """Map raw ids and labels to indices; ``classes`` fixes the class list explicitly."""
+        if len(raw) == 0:
+            raise DataError(f"{raw.source}: no ratings")
+        try:
+            class_map, labels = Classes.fit(raw.labels, classes)
+        except DataError as exc:
+            position = getattr(exc, "position", None)
+            line = raw.line_of(position) if position is not None else None
+            if line is not None:
+                raise _fail(raw.source, str(exc), line) from None
+            raise DataError(f"{raw.source}: {exc}") from None
+        row_ids, rows = IdMap.fit(raw.rows, "row")
+        col_ids, cols = IdMap.fit(raw.cols, "column")
+        return cls(rows, cols, labels, row_ids, col_ids, class_map, source=raw.source)
+
+    def like(self, raw: RawRatings, unknown: str = "error") -> Ratings:
+        """Map ``raw`` with this data's id maps and classes (for test data).
+
+        ``unknown="error"`` refuses ids not seen here, naming how many and the first few;
+        ``"drop"`` leaves those ratings out and records the count in ``extra["unknown"]``.
+        """
+        if unknown not in ("error", "drop"):
+            raise ValueError("unknown must be 'error' or 'drop'")
+        try:
+            _, labels = Classes.fit(raw.labels, self.classes.to_list())
+        except DataError as exc:
+            position = getattr(exc, "position", None)
+            line = raw.line_of(position) if position is not None else None
+            raise _fail(raw.source, str(exc), line) from None
+        rows = self.row_ids.lookup(raw.rows)
+        cols = self.col_ids.lookup(raw.cols)
+        unseen = (rows < 0) | (cols < 0)
+        count = int(unseen.sum())
+        if count and unknown == "error":
+            first = np.flatnonzero(unseen)[:3]
+            shown = ", ".join(f"({_plain(raw.rows[k])!r}, {_plain(raw.cols[k])!r})" for k in first)
+            raise DataError(
+                f"{raw.source}: {count} rating(s) have a row or column id not in the training "
+                f"data, first {shown}; pass --unknown drop to leave them out"
+            )
+        keep = ~unseen
+        out = Ratings(
+            rows[keep], cols[keep], labels[keep], self.row_ids, self.col_ids, self.classes,
+            source=raw.source,
+        )
+        out.extra["unknown"] = count
+        return out
+
+    def subset(self, index: np.ndarray) -> Ratings:
+        """The ratings at ``index`` (positions or a boolean mask), sharing the maps."""
+        return Ratings(
+            self.rows[index], self.cols[index], self.labels[index], self.row_ids,
+            self.col_ids, self.classes, source=self.source,
+        )
+
+    def split(self, fraction: float, seed: int = 0) -> tuple[Ratings, Ratings]:
+        """A random (train, validation) split with ``fraction`` of the ratings in validation."""
+        if not 0.0 < fraction < 1.0:
+            raise ValueError(f"validation fraction must be between 0 and 1, got {fraction}")
+        order = np.random.default_rng(seed).permutation(len(self))
+        n_valid = max(1, int(round(fraction * len(self))))
+        if n_valid >= len(self):
+            raise DataError(f"{self.source}: too few ratings ({len(self)}) to hold out validation")
+        return self.subset(np.sort(order[n_valid:])), self.subset(np.sort(order[:n_valid]))
+
+    def class_counts(self) -> np.ndarray:
+        return np.bincount(self.labels, minlength=len(self.classes))
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _check_range(values: np.ndarray, size: int, what: str) -> None:
+    if values.dtype.kind not in "iu":
+        raise ValueError(f"{what} indices must be integers, got {values.dtype}")
+    if values.size and (int(values.min()) < 0 or int(values.max()) >= size):
+        raise ValueError(f"{what} index out of range 0..{size - 1}")
+
+
+def load_ratings(
+    path: str | os.PathLike[str],
+    format: str = "auto",
+    classes: Sequence[Any] | None = None,
+    header: bool | None = None,
+) -> Ratings:
+    """Read ``path`` and map it to indices: :func:`read_ratings` then :meth:`Ratings.from_raw`."""
+    return Ratings.from_raw(read_ratings(path, format, header), classes)

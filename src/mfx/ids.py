@@ -1,0 +1,189 @@
+"""Raw row/column ids <-> contiguous indices (numpy only).
+
+An :class:`IdMap` holds the distinct raw ids of one axis, sorted ascending; an id's index is
+its position. Ids are either all integers (``int64``) or all strings. Look-ups are vectorised:
+integer ids within a compact range use a dense table (one gather), others ``searchsorted``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from mfx.errors import DataError, UnknownIdError
+
+#: A dense id -> index table is built when the id range is at most this many slots ...
+_DENSE_MAX_SLOTS = 1 << 25
+#: ... and at most this many times the number of ids.
+_DENSE_MAX_RATIO = 64
+
+
+def _is_integer_array(values: np.ndarray) -> bool:
+    return values.dtype.kind in "iu" or values.dtype == np.bool_
+
+
+def _integral_floats(values: np.ndarray) -> bool:
+    return values.dtype.kind == "f" and bool(np.all(np.isfinite(values))) and bool(
+        np.all(values == np.round(values))
+    )
+
+
+class IdMap:
+    """Sorted distinct raw ids of one axis (rows or columns).
+
+    Parameters
+    ----------
+    ids
+        Distinct raw ids in index order (ascending): an integer array or an array of strings.
+    axis
+        ``"row"`` or ``"column"``, used in error messages.
+    """
+
+    def __init__(self, ids: np.ndarray | Sequence[Any], axis: str = "row") -> None:
+        arr = np.asarray(ids)
+        if arr.ndim != 1:
+            raise ValueError(f"{axis} ids must be one-dimensional, got shape {arr.shape}")
+        if _is_integer_array(arr) or (arr.size == 0 and arr.dtype.kind == "f"):
+            arr = arr.astype(np.int64)
+            self.kind = "int"
+        elif arr.dtype.kind in "US" or arr.dtype == object:
+            arr = arr.astype(str)
+            self.kind = "str"
+        else:
+            raise ValueError(f"{axis} ids must be integers or strings, got dtype {arr.dtype}")
+        if arr.size > 1 and not bool(np.all(arr[1:] > arr[:-1])):
+            raise ValueError(f"{axis} ids must be distinct and sorted ascending")
+        self.ids = arr
+        self.axis = axis
+        self._dense: tuple[int, np.ndarray] | None = None
+        if self.kind == "int" and arr.size:
+            span = int(arr[-1]) - int(arr[0]) + 1
+            if span <= _DENSE_MAX_SLOTS and span <= _DENSE_MAX_RATIO * arr.size + 1024:
+                table = np.full(span, -1, dtype=np.int64)
+                table[arr - arr[0]] = np.arange(arr.size, dtype=np.int64)
+                self._dense = (int(arr[0]), table)
+
+    def __len__(self) -> int:
+        return int(self.ids.size)
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, IdMap)
+            and self.kind == other.kind
+            and np.array_equal(self.ids, other.ids)
+        )
+
+    def __repr__(self) -> str:
+        return f"IdMap({self.axis}, {len(self)} {self.kind} ids)"
+
+    @classmethod
+    def fit(cls, raw: np.ndarray, axis: str = "row") -> tuple[IdMap, np.ndarray]:
+        """Build the map from raw ids and return it with each id's index (vectorised)."""
+        raw = np.asarray(raw)
+        if raw.dtype.kind == "f" and _integral_floats(raw):
+            raw = raw.astype(np.int64)
+        if _is_integer_array(raw):
+            raw = raw.astype(np.int64, copy=False)
+            if raw.size == 0:
+                return cls(raw, axis), raw
+            lo, hi = int(raw.min()), int(raw.max())
+            span = hi - lo + 1
+            if span <= max(4 * raw.size, 1 << 20):
+                # Counting-sort style: mark present ids, their rank is a cumulative sum.
+                present = np.zeros(span, dtype=bool)
+                offsets = raw - lo
+                present[offsets] = True
+                ids = np.flatnonzero(present).astype(np.int64) + lo
+                rank = np.cumsum(present, dtype=np.int64) - 1
+                return cls(ids, axis), rank[offsets]
+            ids, inverse = np.unique(raw, return_inverse=True)
+            return cls(ids, axis), inverse.astype(np.int64).reshape(-1)
+        if raw.dtype.kind in "US" or raw.dtype == object:
+            text = raw.astype(str)
+            try:
+                import pandas as pd  # hash-based factorize: much faster than sorting strings
+            except ImportError:
+                ids, inverse = np.unique(text, return_inverse=True)
+                return cls(ids, axis), inverse.astype(np.int64).reshape(-1)
+            codes, uniques = pd.factorize(text, sort=True)
+            return cls(np.asarray(uniques, dtype=str), axis), codes.astype(np.int64)
+        raise DataError(f"{axis} ids must be integers or strings, got values of type {raw.dtype}")
+
+    def to_list(self) -> list[int] | list[str]:
+        """Raw ids in index order, as JSON-friendly Python values."""
+        return self.ids.tolist()
+
+    def _coerce(self, raw: np.ndarray) -> np.ndarray:
+        """Raw ids as this map's dtype; ``ValueError`` names a value that cannot be an id."""
+        if self.kind == "str":
+            if raw.dtype.kind == "f":
+                bad = np.flatnonzero(~np.isfinite(raw) | (raw != np.round(raw)))
+                if bad.size:
+                    i = int(bad[0])
+                    raise ValueError(f"{self.axis} id at position {i} is {raw[i]!r}, not an id")
+                raw = raw.astype(np.int64)
+            return raw.astype(str)
+        if _is_integer_array(raw):
+            return raw.astype(np.int64, copy=False)
+        if raw.dtype.kind == "f":
+            bad = np.flatnonzero(~np.isfinite(raw) | (raw != np.round(raw)))
+            if bad.size:
+                i = int(bad[0])
+                raise ValueError(
+                    f"{self.axis} id at position {i} is {raw[i]!r}; ids must be integers"
+                )
+            return raw.astype(np.int64)
+        if raw.dtype.kind in "US" or raw.dtype == object:
+            text = raw.astype(str)
+            stripped = np.char.strip(text)
+            ok = np.char.isdigit(np.char.lstrip(stripped, "-+"))
+            out = np.full(text.shape, np.iinfo(np.int64).min, dtype=np.int64)
+            if ok.any():
+                out[ok] = stripped[ok].astype(np.int64)
+            if not ok.all():
+                i = int(np.flatnonzero(~ok)[0])
+                raise UnknownIdError(
+                    f"{self.axis} id {text[i]!r} (position {i}) is not part of the training data"
+                )
+            return out
+        raise ValueError(f"{self.axis} ids must be integers or strings, got dtype {raw.dtype}")
+
+    def lookup(self, raw: Any) -> np.ndarray:
+        """Indices of raw ids, ``-1`` where an id is unknown. Shape follows ``raw``."""
+        arr = np.asarray(raw)
+        values = self._coerce(arr.reshape(-1))
+        if self.ids.size == 0:
+            return np.full(values.shape, -1, dtype=np.int64).reshape(arr.shape)
+        if self._dense is not None:
+            lo, table = self._dense
+            offsets = values - lo
+            inside = (offsets >= 0) & (offsets < table.size)
+            if inside.all():
+                return table[offsets].reshape(arr.shape)
+            out = np.full(values.shape, -1, dtype=np.int64)
+            out[inside] = table[offsets[inside]]
+            return out.reshape(arr.shape)
+        pos = np.searchsorted(self.ids, values)
+        pos = np.minimum(pos, self.ids.size - 1)
+        out = np.where(self.ids[pos] == values, pos, -1).astype(np.int64)
+        return out.reshape(arr.shape)
+
+    def index(self, raw: Any) -> np.ndarray:
+        """Indices of raw ids; ``UnknownIdError`` names the first unknown one."""
+        out = self.lookup(raw)
+        flat = out.reshape(-1)
+        missing = np.flatnonzero(flat < 0)
+        if missing.size:
+            values = np.asarray(raw).reshape(-1)
+            shown = ", ".join(repr(_py(values[i])) for i in missing[:5])
+            more = f" and {missing.size - 5} more" if missing.size > 5 else ""
+            raise UnknownIdError(
+                f"{missing.size} {self.axis} id(s) not part of the training data: {shown}{more}"
+            )
+        return out
+
+
+def _py(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value

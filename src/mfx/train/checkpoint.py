@@ -1,0 +1,197 @@
+"""Checkpoints: one file of tensors and plain data, loaded with ``weights_only=True``.
+
+Layout (a dict, ``format`` versioned by :data:`CHECKPOINT_FORMAT`)::
+
+    mfx_checkpoint  int      layout version
+    mfx_version     str
+    arch            str      registry name
+    shape           dict     n_rows, n_cols, dim, n_classes
+    config          dict     TrainConfig as a dict
+    state_dict      dict     tensors
+    rows, cols      tensor (int64 ids) or list[str]   raw ids in index order
+    classes         list     label values in class-index order
+    prior           list     training class frequencies
+    history         dict     per-epoch train_loss, valid_loss, valid_accuracy
+    metrics         dict     final train/valid loss and accuracy
+    best_epoch, epochs_run, interrupted, source, valid (split positions, optional)
+
+Nothing in it needs unpickling of arbitrary objects; a file that does is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+import mfx
+from mfx._files import atomic_path
+from mfx.errors import CheckpointError
+from mfx.ids import IdMap
+from mfx.labels import Classes
+from mfx.train.models import ARCHITECTURES, build_model
+
+CHECKPOINT_FORMAT = 1
+
+
+def _ids_to_payload(ids: IdMap) -> torch.Tensor | list[str]:
+    return torch.from_numpy(ids.ids.copy()) if ids.kind == "int" else ids.to_list()
+
+
+def _ids_from_payload(value: Any, axis: str) -> IdMap:
+    if isinstance(value, torch.Tensor):
+        return IdMap(value.numpy(), axis)
+    return IdMap(np.asarray(list(value), dtype=str), axis)
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: ``model`` in eval mode plus what describes it."""
+
+    model: nn.Module
+    arch: str
+    classes: Classes
+    row_ids: IdMap
+    col_ids: IdMap
+    config: dict[str, Any]
+    history: dict[str, list[float]]
+    metrics: dict[str, float] = field(default_factory=dict)
+    prior: list[float] = field(default_factory=list)
+    source: str = ""
+    version: str = ""
+    best_epoch: int = 0
+    epochs_run: int = 0
+    path: str = ""
+
+    @property
+    def rows(self) -> list[Any]:
+        """Raw row ids in index order."""
+        return self.row_ids.to_list()
+
+    @property
+    def cols(self) -> list[Any]:
+        """Raw column ids in index order."""
+        return self.col_ids.to_list()
+
+
+def checkpoint_payload(result: Any) -> dict[str, Any]:
+    """The dict that :func:`save_checkpoint` writes for a :class:`~mfx.train.TrainResult`."""
+    train = result.train_data
+    counts = train.class_counts().astype(np.float64)
+    model = result.model
+    return {
+        "mfx_checkpoint": CHECKPOINT_FORMAT,
+        "mfx_version": mfx.__version__,
+        "arch": result.config.arch,
+        "shape": {
+            "n_rows": train.n_rows, "n_cols": train.n_cols, "dim": result.config.dim,
+            "n_classes": len(train.classes),
+        },
+        "config": result.config.to_dict(),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "rows": _ids_to_payload(train.row_ids),
+        "cols": _ids_to_payload(train.col_ids),
+        "classes": train.classes.to_list(),
+        "prior": (counts / counts.sum()).tolist(),
+        "history": {k: list(map(float, v)) for k, v in result.history.items()},
+        "metrics": {k: float(v) for k, v in result.metrics.items()},
+        "best_epoch": int(result.best_epoch),
+        "epochs_run": int(result.epochs_run),
+        "interrupted": bool(result.interrupted),
+        "source": str(result.source),
+    }
+
+
+def save_checkpoint(path: str | os.PathLike[str], result: Any) -> Path:
+    """Write ``result`` (a TrainResult or a payload dict) atomically to ``path``."""
+    payload = result if isinstance(result, dict) else checkpoint_payload(result)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return Path(path)
+
+
+def _load_payload(path: str | os.PathLike[str]) -> dict[str, Any]:
+    p = Path(path)
+    if not p.exists():
+        raise CheckpointError(f"{path}: checkpoint not found; train one with mfx-train")
+    if p.is_dir():
+        raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
+    try:
+        payload = torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise CheckpointError(
+            f"{path}: refused: the file holds Python objects that loading would execute, not "
+            f"only tensors and plain data ({first[:160]}); an mfx checkpoint never does"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: corrupt or not a torch checkpoint ({first[:160]})") from None
+    return payload
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    """Load an mfx checkpoint safely (``weights_only=True``); the model comes in eval mode.
+
+    Raises
+    ------
+    CheckpointError
+        For a missing, corrupt, unsafe (pickled code) or non-mfx file.
+    """
+    payload = _load_payload(path)
+    if not isinstance(payload, dict) or "mfx_checkpoint" not in payload:
+        hint = (
+            "; a bare state_dict can be exported with mfx-export --state-dict"
+            if isinstance(payload, dict) and all(isinstance(v, torch.Tensor) for v in payload.values())
+            else ""
+        )
+        raise CheckpointError(f"{path}: not an mfx checkpoint{hint}")
+    version = payload["mfx_checkpoint"]
+    if version != CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"{path}: checkpoint layout {version!r} is not supported by mfx {mfx.__version__} "
+            f"(supports {CHECKPOINT_FORMAT})"
+        )
+    try:
+        arch = payload["arch"]
+        shape = payload["shape"]
+        if arch not in ARCHITECTURES:
+            raise CheckpointError(f"{path}: unknown architecture {arch!r}")
+        model = build_model(
+            arch, int(shape["n_rows"]), int(shape["n_cols"]), int(shape["dim"]),
+            int(shape["n_classes"]),
+        )
+        model.load_state_dict(payload["state_dict"])
+        model.eval()
+        checkpoint = Checkpoint(
+            model=model,
+            arch=arch,
+            classes=Classes.from_list(payload["classes"]),
+            row_ids=_ids_from_payload(payload["rows"], "row"),
+            col_ids=_ids_from_payload(payload["cols"], "column"),
+            config=dict(payload.get("config", {})),
+            history={k: list(v) for k, v in payload.get("history", {}).items()},
+            metrics=dict(payload.get("metrics", {})),
+            prior=list(payload.get("prior", [])),
+            source=str(payload.get("source", "")),
+            version=str(payload.get("mfx_version", "")),
+            best_epoch=int(payload.get("best_epoch", 0)),
+            epochs_run=int(payload.get("epochs_run", 0)),
+            path=str(path),
+        )
+    except CheckpointError:
+        raise
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: damaged mfx checkpoint ({type(exc).__name__}: {exc})"[:300]) from None
+    if len(checkpoint.row_ids) != int(shape["n_rows"]) or len(checkpoint.col_ids) != int(shape["n_cols"]):
+        raise CheckpointError(f"{path}: id maps do not match the model's table sizes")
+    if len(checkpoint.classes) != int(shape["n_classes"]):
+        raise CheckpointError(f"{path}: class list does not match the model's outputs")
+    return checkpoint

@@ -1,0 +1,248 @@
+"""The trainer: data in, a fitted model and its history out.
+
+:func:`train` is what ``mfx-train`` calls: it reads the data (or builds the default dataset),
+splits off validation, and runs :func:`fit`, which owns the optimisation loop, early stopping
+on the validation loss (restoring the best weights), and Ctrl-C handling.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mfx.config import PRESETS, REPORT_CLASSES, TrainConfig
+from mfx.data import RawRatings, Ratings, read_ratings
+from mfx.errors import DeviceError
+from mfx.synthetic import planted_ratings
+from mfx.train.models import build_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EpochReport:
+    """What :func:`fit` tells its ``on_epoch`` callback after each epoch."""
+
+    epoch: int
+    epochs: int
+    train_loss: float
+    valid_loss: float | None
+    valid_accuracy: float | None
+    seconds: float
+    best: bool
+
+
+@dataclass
+class TrainResult:
+    """A fitted model with everything a checkpoint records."""
+
+    model: nn.Module
+    config: TrainConfig
+    train_data: Ratings
+    valid_data: Ratings | None
+    history: dict[str, list[float]]
+    best_epoch: int
+    epochs_run: int
+    interrupted: bool
+    device: str
+    seconds: float
+    metrics: dict[str, float] = field(default_factory=dict)
+    source: str = ""
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when torch has it; ``cuda`` without CUDA is a clear error."""
+    if name not in ("auto", "cpu", "cuda") and not name.startswith("cuda:"):
+        raise DeviceError(f"unknown device {name!r}; use auto, cpu or cuda")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise DeviceError(
+            f"--device {name}: CUDA is not available to this torch ({torch.__version__}); "
+            "use --device cpu or auto"
+        )
+    return torch.device(name)
+
+
+def _tensors(data: Ratings, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    pairs = torch.from_numpy(np.stack([data.rows, data.cols], axis=1)).to(device)
+    return pairs, torch.from_numpy(data.labels).to(device)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, pairs: torch.Tensor, labels: torch.Tensor, batch: int = 1 << 16
+) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of ``model`` on the given pairs."""
+    was_training = model.training
+    model.eval()
+    total_loss, hits = 0.0, 0
+    for start in range(0, pairs.shape[0], batch):
+        logits = model(pairs[start : start + batch])
+        target = labels[start : start + batch]
+        total_loss += float(nn.functional.cross_entropy(logits, target, reduction="sum"))
+        hits += int((logits.argmax(dim=1) == target).sum())
+    model.train(was_training)
+    n = max(1, pairs.shape[0])
+    return total_loss / n, hits / n
+
+
+def fit(
+    train_data: Ratings,
+    valid_data: Ratings | None,
+    config: TrainConfig,
+    on_epoch: Callable[[EpochReport], None] | None = None,
+) -> TrainResult:
+    """Train ``config.arch`` on ``train_data``; early-stop on ``valid_data`` when given.
+
+    Same data, config and seed give bit-identical weights. Ctrl-C stops after the current batch
+    and returns the best model so far with ``interrupted=True``.
+    """
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    model = build_model(
+        config.arch, train_data.n_rows, train_data.n_cols, config.dim, len(train_data.classes)
+    ).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    loss_fn = nn.CrossEntropyLoss()
+    pairs, labels = _tensors(train_data, device)
+    valid = _tensors(valid_data, device) if valid_data is not None and len(valid_data) else None
+    shuffle = torch.Generator().manual_seed(config.seed)
+    history: dict[str, list[float]] = {"train_loss": [], "valid_loss": [], "valid_accuracy": []}
+    best_loss, best_epoch, best_state = math.inf, 0, None
+    stale, epochs_run, interrupted = 0, 0, False
+    started = time.perf_counter()
+    n = pairs.shape[0]
+    model.train()
+    try:
+        for epoch in range(1, config.epochs + 1):
+            epoch_start = time.perf_counter()
+            order = torch.randperm(n, generator=shuffle).to(device)
+            total = torch.zeros((), dtype=torch.float64, device=device)
+            for start in range(0, n, config.batch_size):
+                batch = order[start : start + config.batch_size]
+                optimizer.zero_grad(set_to_none=True)
+                loss = loss_fn(model(pairs[batch]), labels[batch])
+                loss.backward()
+                optimizer.step()
+                total += loss.detach().double() * batch.shape[0]
+            epochs_run = epoch
+            train_loss = float(total) / n
+            history["train_loss"].append(train_loss)
+            valid_loss = valid_accuracy = None
+            improved = False
+            if valid is not None:
+                valid_loss, valid_accuracy = evaluate(model, *valid)
+                history["valid_loss"].append(valid_loss)
+                history["valid_accuracy"].append(valid_accuracy)
+                if valid_loss < best_loss:
+                    best_loss, best_epoch, improved, stale = valid_loss, epoch, True, 0
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                else:
+                    stale += 1
+            else:
+                best_epoch, improved = epoch, True
+            if on_epoch is not None:
+                on_epoch(
+                    EpochReport(
+                        epoch, config.epochs, train_loss, valid_loss, valid_accuracy,
+                        time.perf_counter() - epoch_start, improved,
+                    )
+                )
+            if config.patience is not None and valid is not None and stale >= config.patience:
+                log.info("early stop after epoch %d; best epoch %d", epoch, best_epoch)
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+        log.warning("interrupted after %d epoch(s); keeping the best model so far", epochs_run)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    metrics: dict[str, float] = {}
+    metrics["train_loss"], metrics["train_accuracy"] = evaluate(model, pairs, labels)
+    if valid is not None:
+        metrics["valid_loss"], metrics["valid_accuracy"] = evaluate(model, *valid)
+    return TrainResult(
+        model=model.cpu(), config=config, train_data=train_data, valid_data=valid_data,
+        history=history, best_epoch=best_epoch, epochs_run=epochs_run, interrupted=interrupted,
+        device=str(device), seconds=time.perf_counter() - started, metrics=metrics,
+        source=train_data.source,
+    )
+
+
+def _report_classes(raw: RawRatings) -> list[int] | None:
+    """The report's classes 0..5 when every label is one of them."""
+    labels = np.asarray(raw.labels)
+    if labels.dtype.kind not in "iuf":
+        return None
+    if np.all(np.isin(labels, REPORT_CLASSES)):
+        return list(REPORT_CLASSES)
+    return None
+
+
+def prepare_data(
+    data: str | RawRatings | None = None,
+    *,
+    format: str = "auto",
+    header: bool | None = None,
+    classes: Sequence[Any] | None = None,
+    test: str | RawRatings | None = None,
+    valid_fraction: float = 0.1,
+    seed: int = 0,
+    unknown: str = "drop",
+    report_classes: bool = False,
+) -> tuple[Ratings, Ratings | None]:
+    """Read (or generate) the data and split it into training and validation ratings."""
+    if data is None:
+        raw, _ = planted_ratings()
+    elif isinstance(data, RawRatings):
+        raw = data
+    else:
+        raw = read_ratings(data, format, header)
+    if classes is None and report_classes:
+        classes = _report_classes(raw)
+    ratings = Ratings.from_raw(raw, classes)
+    if test is not None:
+        test_raw = test if isinstance(test, RawRatings) else read_ratings(test, format, header)
+        valid = ratings.like(test_raw, unknown=unknown)
+        if valid.extra.get("unknown"):
+            log.warning(
+                "%s: left out %d rating(s) whose row or column is not in the training data",
+                test_raw.source, valid.extra["unknown"],
+            )
+        return ratings, valid
+    if valid_fraction > 0:
+        return ratings.split(valid_fraction, seed)
+    return ratings, None
+
+
+def train(
+    data: str | RawRatings | None = None,
+    config: TrainConfig | None = None,
+    *,
+    format: str = "auto",
+    header: bool | None = None,
+    classes: Sequence[Any] | None = None,
+    test: str | RawRatings | None = None,
+    preset: str | None = None,
+    on_epoch: Callable[[EpochReport], None] | None = None,
+) -> TrainResult:
+    """Read ``data`` (a path, raw ratings, or ``None`` for the built-in dataset) and fit a model.
+
+    This is the library form of ``mfx-train``.
+    """
+    config = config or TrainConfig(**PRESETS.get(preset or "", {}))
+    train_data, valid_data = prepare_data(
+        data, format=format, header=header, classes=classes, test=test,
+        valid_fraction=config.valid_fraction, seed=config.seed,
+        report_classes=preset == "report",
+    )
+    return fit(train_data, valid_data, config, on_epoch)
