@@ -47,8 +47,14 @@ class TrainConfig:
 #: Named settings; ``report`` is the report's experiment exactly.
 PRESETS: dict[str, dict[str, Any]] = {
     "report": dict(
-        arch="concat", dim=1, epochs=1000, batch_size=16, lr=0.1, weight_decay=0.0,
-        patience=None, valid_fraction=0.0,
+        arch="concat",
+        dim=1,
+        epochs=1000,
+        batch_size=16,
+        lr=0.1,
+        weight_decay=0.0,
+        patience=None,
+        valid_fraction=0.0,
     ),
 }
 

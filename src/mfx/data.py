@@ -33,9 +33,34 @@ FORMATS = ("auto", "csv", "tsv", "dat", "udata", "whitespace", "matrix", "npy")
 
 _SEPARATORS = {"csv": ",", "tsv": "\t", "dat": "::", "udata": "\t", "whitespace": r"\s+"}
 _HEADER_WORDS = {
-    "user", "users", "userid", "user_id", "item", "items", "itemid", "item_id", "movie",
-    "movieid", "movie_id", "rating", "ratings", "row", "rows", "col", "cols", "column",
-    "columns", "label", "labels", "timestamp", "time", "score", "class", "id", "uid", "iid",
+    "user",
+    "users",
+    "userid",
+    "user_id",
+    "item",
+    "items",
+    "itemid",
+    "item_id",
+    "movie",
+    "movieid",
+    "movie_id",
+    "rating",
+    "ratings",
+    "row",
+    "rows",
+    "col",
+    "cols",
+    "column",
+    "columns",
+    "label",
+    "labels",
+    "timestamp",
+    "time",
+    "score",
+    "class",
+    "id",
+    "uid",
+    "iid",
 }
 _SNIFF_BYTES = 1 << 16
 _MAX_LINE_BYTES = 1 << 20
@@ -116,8 +141,8 @@ def _looks_like_header(first: list[str], second: list[str] | None) -> bool:
         return True
     if second is None or len(first) < 3 or len(second) < 3:
         return False
-    # A text label above numeric labels is a header line.
-    return not _is_number(first[2]) and _is_number(second[2])
+    # A line of text fields above a line with a numeric label is a header line.
+    return not any(_is_number(f) for f in first[:3]) and _is_number(second[2])
 
 
 def sniff(path: str | os.PathLike[str], format: str = "auto", header: bool | None = None) -> Layout:
@@ -202,14 +227,14 @@ def _pandas():
     return pd
 
 
-def _read_csv_options(layout: Layout, usecols: Sequence[int]) -> dict[str, Any]:
+def _read_csv_options(layout: Layout, usecols: Sequence[int] | None) -> dict[str, Any]:
     sep = layout.sep
-    cols = list(usecols)
+    cols = None if usecols is None else list(usecols)
     if sep == "::":
         # The C reader takes one-character separators only; 'a::b::c' split on ':' is
         # 'a', '', 'b', '', 'c', so field k is column 2k.
         sep = ":"
-        cols = [2 * c for c in cols]
+        cols = [2 * c for c in cols] if cols is not None else None
     return dict(
         sep=sep,
         header=0 if layout.header else None,
@@ -239,7 +264,7 @@ def _translate_parser_error(layout: Layout, exc: Exception) -> DataError:
     return _fail(layout.path, f"cannot parse: {text}")
 
 
-def _read_frame(layout: Layout, usecols: Sequence[int], chunksize: int | None = None):
+def _read_frame(layout: Layout, usecols: Sequence[int] | None, chunksize: int | None = None):
     pd = _pandas()
     options = _read_csv_options(layout, usecols)
     try:
@@ -282,7 +307,9 @@ def _id_column(values: Any, layout: Layout, what: str, offset: int = 0) -> np.nd
         if bad.size:
             k = int(bad[0])
             shown = "empty" if np.isnan(arr[k]) else repr(float(arr[k]))
-            raise _bad_record(layout, offset + k, f"{what} id is {shown}; ids must be integers or text")
+            raise _bad_record(
+                layout, offset + k, f"{what} id is {shown}; ids must be integers or text"
+            )
         return arr.astype(np.int64)
     # Text (or a mix of numbers and text): every id is kept as its text, stripped.
     pd = _pandas()
@@ -305,7 +332,9 @@ def _label_column(values: Any, layout: Layout, offset: int = 0) -> np.ndarray:
         bad = np.flatnonzero(~np.isfinite(arr))
         if bad.size:
             k = int(bad[0])
-            problem = "empty label" if np.isnan(arr[k]) else f"label {arr[k]!r} is not finite"
+            problem = (
+                "empty label" if np.isnan(arr[k]) else f"label {arr[k].item()!r} is not finite"
+            )
             raise _bad_record(layout, offset + k, problem)
         return arr
     pd = _pandas()
@@ -319,7 +348,9 @@ def _label_column(values: Any, layout: Layout, offset: int = 0) -> np.ndarray:
     if is_number.all():
         bad = np.flatnonzero(~np.isfinite(numbers))
         if bad.size:
-            raise _bad_record(layout, offset + int(bad[0]), f"label {numbers[bad[0]]!r} is not finite")
+            raise _bad_record(
+                layout, offset + int(bad[0]), f"label {numbers[bad[0]].item()!r} is not finite"
+            )
         return numbers
     if is_number.any():
         first_is_number = bool(is_number[0])
@@ -346,6 +377,23 @@ def _bad_record(layout: Layout, record: int, problem: str) -> DataError:
     return _fail(layout.path, problem, line)
 
 
+def _check_short_lines(layout: Layout, frame: Any) -> None:
+    """Refuse a line with fewer fields than the first (pandas fills those with NaN)."""
+    if layout.n_fields <= 3:
+        return  # a short line then shows up as an empty id or label
+    last = frame.iloc[:, frame.shape[1] - 1]
+    missing = np.flatnonzero(last.isna().to_numpy())
+    if missing.size:
+        line = _physical_line(layout.path, int(missing[0]), layout.header)
+        found = len(layout.split(_line_text(layout.path, line)))
+        if found < layout.n_fields:
+            raise _fail(
+                layout.path,
+                f"expected {layout.n_fields} fields like the first line, found {found}",
+                line,
+            )
+
+
 def read_ratings(
     path: str | os.PathLike[str], format: str = "auto", header: bool | None = None
 ) -> RawRatings:
@@ -370,10 +418,14 @@ def read_ratings(
         return _read_npy_matrix(layout)
     if layout.kind == "matrix":
         return _read_text_matrix(layout)
-    frame = _read_frame(layout, (0, 1, 2))
+    # All fields are parsed (no usecols) so that a line with more fields than the first is
+    # an error rather than silently cut.
+    frame = _read_frame(layout, None)
     if len(frame) == 0:
         raise _fail(path, "has a header but no ratings; expected lines of row, column, label")
-    columns = [frame.iloc[:, k].to_numpy() for k in range(3)]
+    _check_short_lines(layout, frame)
+    step = 2 if layout.sep == "::" else 1
+    columns = [frame.iloc[:, step * k].to_numpy() for k in range(3)]
     rows = _id_column(columns[0], layout, "row")
     cols = _id_column(columns[1], layout, "column")
     labels = _label_column(columns[2], layout)
@@ -449,8 +501,11 @@ def _matrix_to_raw(matrix: np.ndarray, layout: Layout) -> RawRatings:
     if rows.size == 0:
         raise _fail(layout.path, "the matrix has no known cells")
     return RawRatings(
-        rows.astype(np.int64), cols.astype(np.int64), values[rows, cols],
-        source=layout.path, layout=layout,
+        rows.astype(np.int64),
+        cols.astype(np.int64),
+        values[rows, cols],
+        source=layout.path,
+        layout=layout,
     )
 
 
@@ -485,8 +540,13 @@ def _read_text_matrix(layout: Layout) -> RawRatings:
     pd = _pandas()
     try:
         frame = pd.read_csv(
-            layout.path, sep=":" if layout.sep == "::" else layout.sep, header=None,
-            engine="c", encoding="utf-8-sig", skip_blank_lines=True, skipinitialspace=True,
+            layout.path,
+            sep=":" if layout.sep == "::" else layout.sep,
+            header=None,
+            engine="c",
+            encoding="utf-8-sig",
+            skip_blank_lines=True,
+            skipinitialspace=True,
         )
     except (pd.errors.ParserError, ValueError) as exc:
         raise _translate_parser_error(layout, exc) from None
@@ -586,7 +646,12 @@ class Ratings:
             )
         keep = ~unseen
         out = Ratings(
-            rows[keep], cols[keep], labels[keep], self.row_ids, self.col_ids, self.classes,
+            rows[keep],
+            cols[keep],
+            labels[keep],
+            self.row_ids,
+            self.col_ids,
+            self.classes,
             source=raw.source,
         )
         out.extra["unknown"] = count
@@ -595,8 +660,13 @@ class Ratings:
     def subset(self, index: np.ndarray) -> Ratings:
         """The ratings at ``index`` (positions or a boolean mask), sharing the maps."""
         return Ratings(
-            self.rows[index], self.cols[index], self.labels[index], self.row_ids,
-            self.col_ids, self.classes, source=self.source,
+            self.rows[index],
+            self.cols[index],
+            self.labels[index],
+            self.row_ids,
+            self.col_ids,
+            self.classes,
+            source=self.source,
         )
 
     def split(self, fraction: float, seed: int = 0) -> tuple[Ratings, Ratings]:

@@ -25,8 +25,10 @@ def _is_integer_array(values: np.ndarray) -> bool:
 
 
 def _integral_floats(values: np.ndarray) -> bool:
-    return values.dtype.kind == "f" and bool(np.all(np.isfinite(values))) and bool(
-        np.all(values == np.round(values))
+    return (
+        values.dtype.kind == "f"
+        and bool(np.all(np.isfinite(values)))
+        and bool(np.all(values == np.round(values)))
     )
 
 
@@ -122,7 +124,9 @@ class IdMap:
                 bad = np.flatnonzero(~np.isfinite(raw) | (raw != np.round(raw)))
                 if bad.size:
                     i = int(bad[0])
-                    raise ValueError(f"{self.axis} id at position {i} is {raw[i]!r}, not an id")
+                    raise ValueError(
+                        f"{self.axis} id at position {i} is {raw[i].item()!r}, not an id"
+                    )
                 raw = raw.astype(np.int64)
             return raw.astype(str)
         if _is_integer_array(raw):
@@ -132,7 +136,7 @@ class IdMap:
             if bad.size:
                 i = int(bad[0])
                 raise ValueError(
-                    f"{self.axis} id at position {i} is {raw[i]!r}; ids must be integers"
+                    f"{self.axis} id at position {i} is {raw[i].item()!r}; ids must be integers"
                 )
             return raw.astype(np.int64)
         if raw.dtype.kind in "US" or raw.dtype == object:

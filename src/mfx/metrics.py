@@ -54,10 +54,14 @@ def log_loss(true: np.ndarray, probabilities: np.ndarray, eps: float = 1e-12) ->
 
 
 def mae(true_values: np.ndarray, predicted_values: np.ndarray) -> float:
-    diff = np.asarray(true_values, dtype=np.float64) - np.asarray(predicted_values, dtype=np.float64)
+    diff = np.asarray(true_values, dtype=np.float64) - np.asarray(
+        predicted_values, dtype=np.float64
+    )
     return float(np.mean(np.abs(diff))) if diff.size else float("nan")
 
 
 def rmse(true_values: np.ndarray, predicted_values: np.ndarray) -> float:
-    diff = np.asarray(true_values, dtype=np.float64) - np.asarray(predicted_values, dtype=np.float64)
+    diff = np.asarray(true_values, dtype=np.float64) - np.asarray(
+        predicted_values, dtype=np.float64
+    )
     return float(np.sqrt(np.mean(diff * diff))) if diff.size else float("nan")

@@ -32,18 +32,18 @@ OUTPUT_NAMES = ("logits", "probabilities", "class_index")
 BATCH_DIM = "batch"
 
 METADATA_KEYS = (
-    "mfx.format",       # layout version (int)
-    "mfx.version",      # mfx version that wrote the file
-    "mfx.arch",         # architecture name
-    "mfx.classes",      # JSON list of label values in class-index order
-    "mfx.rows",         # JSON list of raw row ids in index order
-    "mfx.cols",         # JSON list of raw column ids in index order
-    "mfx.n_rows",       # int
-    "mfx.n_cols",       # int
-    "mfx.prior",        # JSON list: training class frequencies
-    "mfx.metrics",      # JSON object: training and validation metrics
-    "mfx.folded",       # "true" when the graph is the folded P[row] + Q[col] form
-    "mfx.precision",    # fp32, fp16 or int8
+    "mfx.format",  # layout version (int)
+    "mfx.version",  # mfx version that wrote the file
+    "mfx.arch",  # architecture name
+    "mfx.classes",  # JSON list of label values in class-index order
+    "mfx.rows",  # JSON list of raw row ids in index order
+    "mfx.cols",  # JSON list of raw column ids in index order
+    "mfx.n_rows",  # int
+    "mfx.n_cols",  # int
+    "mfx.prior",  # JSON list: training class frequencies
+    "mfx.metrics",  # JSON object: training and validation metrics
+    "mfx.folded",  # "true" when the graph is the folded P[row] + Q[col] form
+    "mfx.precision",  # fp32, fp16 or int8
 )
 REQUIRED_KEYS = METADATA_KEYS[:9]
 
@@ -118,7 +118,9 @@ def _int(meta: Mapping[str, str], key: str, where: str) -> int:
     try:
         value = int(meta[key])
     except ValueError:
-        raise ModelFormatError(f"{where}: metadata {key}={meta[key][:40]!r} is not an integer") from None
+        raise ModelFormatError(
+            f"{where}: metadata {key}={meta[key][:40]!r} is not an integer"
+        ) from None
     if value < 0:
         raise ModelFormatError(f"{where}: metadata {key} is negative")
     return value

@@ -54,9 +54,12 @@ def planted_ratings(
     labels = np.searchsorted(edges, noisy).astype(np.int64) + 1
     clean = np.searchsorted(edges, latent).astype(np.int64) + 1
     raw = RawRatings(
-        rows.astype(np.int64), cols.astype(np.int64), labels.astype(np.float64),
-        source=DEFAULT_SOURCE if (n_rows, n_cols, density, n_classes, noise, seed)
-        == (300, 200, 0.3, 5, 0.1, 0) else f"builtin:planted(seed={seed})",
+        rows.astype(np.int64),
+        cols.astype(np.int64),
+        labels.astype(np.float64),
+        source=DEFAULT_SOURCE
+        if (n_rows, n_cols, density, n_classes, noise, seed) == (300, 200, 0.3, 5, 0.1, 0)
+        else f"builtin:planted(seed={seed})",
     )
     return raw, clean
 
@@ -82,6 +85,8 @@ def planted_interaction(
     score = np.einsum("ij,ij->i", u[rows], v[cols])
     labels = _cut(score, n_classes, 0)
     return RawRatings(
-        rows.astype(np.int64), cols.astype(np.int64), labels.astype(np.float64),
+        rows.astype(np.int64),
+        cols.astype(np.int64),
+        labels.astype(np.float64),
         source=f"builtin:interaction(rank={rank}, seed={seed})",
     )

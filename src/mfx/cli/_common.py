@@ -55,7 +55,9 @@ def boundary(command: str) -> Callable[[F], F]:
             except FileNotFoundError as exc:
                 raise CommandError(f"{exc.filename or exc}: not found", EXIT_BAD_INPUT) from None
             except PermissionError as exc:
-                raise CommandError(f"{exc.filename or exc}: permission denied", EXIT_BAD_INPUT) from None
+                raise CommandError(
+                    f"{exc.filename or exc}: permission denied", EXIT_BAD_INPUT
+                ) from None
 
         return run  # type: ignore[return-value]
 

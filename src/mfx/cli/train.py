@@ -24,34 +24,101 @@ _DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
         "  mfx-train --data matrix.csv --preset report --classes 0,1,2,3,4,5"
     ),
 )
-@click.option("--data", type=click.Path(dir_okay=False), help="Ratings file; omit for the built-in dataset.")
-@click.option("--format", "format_", type=click.Choice(FORMATS), default="auto", show_default=True,
-              help="Input layout; auto detects triples vs matrix, separator and header.")
-@click.option("--header/--no-header", default=None, help="Force or deny a header line (default: detect).")
-@click.option("--test", type=click.Path(dir_okay=False), help="Held-out ratings file used for validation.")
-@click.option("--valid-fraction", type=float, default=None,
-              help=f"Fraction of ratings held out for validation  [default: {_DEFAULTS['valid_fraction']}]")
-@click.option("--arch", type=click.Choice(ARCH_NAMES), default=None, help=f"Architecture  [default: {_DEFAULTS['arch']}]")
-@click.option("--dim", type=int, default=None, help=f"Embedding size h  [default: {_DEFAULTS['dim']}]")
-@click.option("--epochs", type=int, default=None, help=f"Maximum epochs  [default: {_DEFAULTS['epochs']}]")
-@click.option("--batch-size", type=int, default=None, help=f"Batch size  [default: {_DEFAULTS['batch_size']}]")
-@click.option("--lr", type=float, default=None, help=f"Adam learning rate  [default: {_DEFAULTS['lr']}]")
+@click.option(
+    "--data", type=click.Path(dir_okay=False), help="Ratings file; omit for the built-in dataset."
+)
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(FORMATS),
+    default="auto",
+    show_default=True,
+    help="Input layout; auto detects triples vs matrix, separator and header.",
+)
+@click.option(
+    "--header/--no-header", default=None, help="Force or deny a header line (default: detect)."
+)
+@click.option(
+    "--test", type=click.Path(dir_okay=False), help="Held-out ratings file used for validation."
+)
+@click.option(
+    "--valid-fraction",
+    type=float,
+    default=None,
+    help=f"Fraction of ratings held out for validation  [default: {_DEFAULTS['valid_fraction']}]",
+)
+@click.option(
+    "--arch",
+    type=click.Choice(ARCH_NAMES),
+    default=None,
+    help=f"Architecture  [default: {_DEFAULTS['arch']}]",
+)
+@click.option(
+    "--dim", type=int, default=None, help=f"Embedding size h  [default: {_DEFAULTS['dim']}]"
+)
+@click.option(
+    "--epochs", type=int, default=None, help=f"Maximum epochs  [default: {_DEFAULTS['epochs']}]"
+)
+@click.option(
+    "--batch-size", type=int, default=None, help=f"Batch size  [default: {_DEFAULTS['batch_size']}]"
+)
+@click.option(
+    "--lr", type=float, default=None, help=f"Adam learning rate  [default: {_DEFAULTS['lr']}]"
+)
 @click.option("--weight-decay", type=float, default=None, help="Adam weight decay  [default: 0]")
-@click.option("--patience", type=int, default=None,
-              help=f"Stop after this many epochs without validation improvement  [default: {_DEFAULTS['patience']}]")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same weights).")
+@click.option(
+    "--patience",
+    type=int,
+    default=None,
+    help="Stop after this many epochs without validation improvement; 0 never stops early  "
+    f"[default: {_DEFAULTS['patience']}]",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same weights)."
+)
 @click.option("--device", type=str, default="auto", show_default=True, help="auto, cpu or cuda.")
-@click.option("--preset", type=click.Choice(["report"]), default=None,
-              help="report: the report's settings exactly (h=1, c=6, Adam lr 0.1, 1000 epochs, batch 16).")
-@click.option("--classes", "classes_text", type=str, default=None,
-              help="Comma-separated class values in index order, e.g. 0,1,2,3,4,5.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default="mfx-model.pt", show_default=True,
-              help="Checkpoint to write.")
+@click.option(
+    "--preset",
+    type=click.Choice(["report"]),
+    default=None,
+    help="report: the report's settings exactly (h=1, c=6, Adam lr 0.1, 1000 epochs, batch 16).",
+)
+@click.option(
+    "--classes",
+    "classes_text",
+    type=str,
+    default=None,
+    help="Comma-separated class values in index order, e.g. 0,1,2,3,4,5.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    default="mfx-model.pt",
+    show_default=True,
+    help="Checkpoint to write.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress, only errors.")
 @boundary("mfx-train")
 def main(
-    data, format_, header, test, valid_fraction, arch, dim, epochs, batch_size, lr, weight_decay,
-    patience, seed, device, preset, classes_text, output, quiet,
+    data,
+    format_,
+    header,
+    test,
+    valid_fraction,
+    arch,
+    dim,
+    epochs,
+    batch_size,
+    lr,
+    weight_decay,
+    patience,
+    seed,
+    device,
+    preset,
+    classes_text,
+    output,
+    quiet,
 ):
     """Train a matrix-factorization classifier on (row, column, label) ratings.
 
@@ -63,8 +130,14 @@ def main(
     train_module = import_train("mfx-train")
     settings = dict(PRESETS.get(preset or "", {}))
     overrides = dict(
-        valid_fraction=valid_fraction, arch=arch, dim=dim, epochs=epochs, batch_size=batch_size,
-        lr=lr, weight_decay=weight_decay, patience=patience,
+        valid_fraction=valid_fraction,
+        arch=arch,
+        dim=dim,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        patience=patience,
     )
     settings.update({k: v for k, v in overrides.items() if v is not None})
     if patience == 0:
@@ -77,8 +150,14 @@ def main(
     device_used = train_module.resolve_device(device)
     started = time.perf_counter()
     train_data, valid_data = train_module.prepare_data(
-        data, format=format_, header=header, classes=classes, test=test,
-        valid_fraction=config.valid_fraction, seed=seed, report_classes=preset == "report",
+        data,
+        format=format_,
+        header=header,
+        classes=classes,
+        test=test,
+        valid_fraction=config.valid_fraction,
+        seed=seed,
+        report_classes=preset == "report",
     )
     say = (lambda *_: None) if quiet else (lambda text: click.echo(text, err=True))
     say(

@@ -13,9 +13,9 @@ except ImportError as exc:  # pragma: no cover - exercised in the runtime-only e
 
     raise MissingDependencyError("needs PyTorch: pip install 'mfx[train]'") from exc
 
+from mfx.config import PRESETS, TrainConfig
 from mfx.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from mfx.train.models import ARCHITECTURES, MatrixFactorization, build_model
-from mfx.config import PRESETS, TrainConfig
 from mfx.train.trainer import TrainResult, fit, prepare_data, resolve_device, train
 
 __all__ = [

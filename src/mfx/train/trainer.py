@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from mfx.config import PRESETS, REPORT_CLASSES, TrainConfig
-from mfx.data import RawRatings, Ratings, read_ratings
+from mfx.data import Ratings, RawRatings, read_ratings
 from mfx.errors import DeviceError
 from mfx.synthetic import planted_ratings
 from mfx.train.models import build_model
@@ -106,6 +106,22 @@ def fit(
     Same data, config and seed give bit-identical weights. Ctrl-C stops after the current batch
     and returns the best model so far with ``interrupted=True``.
     """
+    # Multi-threaded CPU scatter-adds (the embedding gradients) otherwise sum in a varying
+    # order; deterministic kernels make the same seed give bit-identical weights.
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        return _fit(train_data, valid_data, config, on_epoch)
+    finally:
+        torch.use_deterministic_algorithms(previous)
+
+
+def _fit(
+    train_data: Ratings,
+    valid_data: Ratings | None,
+    config: TrainConfig,
+    on_epoch: Callable[[EpochReport], None] | None,
+) -> TrainResult:
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     model = build_model(
@@ -153,8 +169,13 @@ def fit(
             if on_epoch is not None:
                 on_epoch(
                     EpochReport(
-                        epoch, config.epochs, train_loss, valid_loss, valid_accuracy,
-                        time.perf_counter() - epoch_start, improved,
+                        epoch,
+                        config.epochs,
+                        train_loss,
+                        valid_loss,
+                        valid_accuracy,
+                        time.perf_counter() - epoch_start,
+                        improved,
                     )
                 )
             if config.patience is not None and valid is not None and stale >= config.patience:
@@ -171,9 +192,17 @@ def fit(
     if valid is not None:
         metrics["valid_loss"], metrics["valid_accuracy"] = evaluate(model, *valid)
     return TrainResult(
-        model=model.cpu(), config=config, train_data=train_data, valid_data=valid_data,
-        history=history, best_epoch=best_epoch, epochs_run=epochs_run, interrupted=interrupted,
-        device=str(device), seconds=time.perf_counter() - started, metrics=metrics,
+        model=model.cpu(),
+        config=config,
+        train_data=train_data,
+        valid_data=valid_data,
+        history=history,
+        best_epoch=best_epoch,
+        epochs_run=epochs_run,
+        interrupted=interrupted,
+        device=str(device),
+        seconds=time.perf_counter() - started,
+        metrics=metrics,
         source=train_data.source,
     )
 
@@ -216,7 +245,8 @@ def prepare_data(
         if valid.extra.get("unknown"):
             log.warning(
                 "%s: left out %d rating(s) whose row or column is not in the training data",
-                test_raw.source, valid.extra["unknown"],
+                test_raw.source,
+                valid.extra["unknown"],
             )
         return ratings, valid
     if valid_fraction > 0:
@@ -241,8 +271,13 @@ def train(
     """
     config = config or TrainConfig(**PRESETS.get(preset or "", {}))
     train_data, valid_data = prepare_data(
-        data, format=format, header=header, classes=classes, test=test,
-        valid_fraction=config.valid_fraction, seed=config.seed,
+        data,
+        format=format,
+        header=header,
+        classes=classes,
+        test=test,
+        valid_fraction=config.valid_fraction,
+        seed=config.seed,
         report_classes=preset == "report",
     )
     return fit(train_data, valid_data, config, on_epoch)
