@@ -90,3 +90,26 @@ def planted_interaction(
         labels.astype(np.float64),
         source=f"builtin:interaction(rank={rank}, seed={seed})",
     )
+
+
+def report_matrices(
+    size: int = 8, noise: float = 0.35, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two ``size`` x ``size`` rating matrices (0..5) for the report's experiment.
+
+    The report does not publish its matrices, so they are generated: one planted pattern,
+    ``2.5 + 1.25 (a_i + b_j)`` with standard-normal row tendencies ``a`` and column appeals ``b``
+    (the additive form the report's model can represent), and two independent noisy draws of it
+    (Gaussian noise of standard deviation ``noise``), rounded and clipped to 0..5: the first for
+    training, the second for testing on the same rows and columns. Every cell is known.
+    """
+    rng = np.random.default_rng(seed)
+    tendency = rng.standard_normal(size)
+    appeal = rng.standard_normal(size)
+    pattern = 2.5 + 1.25 * (tendency[:, None] + appeal[None, :])
+
+    def draw() -> np.ndarray:
+        noisy = pattern + noise * rng.standard_normal(pattern.shape)
+        return np.clip(np.rint(noisy), 0, 5).astype(np.int64)
+
+    return draw(), draw()

@@ -98,6 +98,13 @@ _DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
     show_default=True,
     help="Checkpoint to write.",
 )
+@click.option(
+    "--plots",
+    "plots_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write the loss curve (loss.png) into this folder at the end.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress, only errors.")
 @boundary("mfx-train")
 def main(
@@ -118,6 +125,7 @@ def main(
     preset,
     classes_text,
     output,
+    plots_dir,
     quiet,
 ):
     """Train a matrix-factorization classifier on (row, column, label) ratings.
@@ -147,6 +155,10 @@ def main(
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     classes = parse_classes(classes_text) if classes_text else None
+    if plots_dir:
+        from mfx import plots
+
+        plots.require()
     device_used = train_module.resolve_device(device)
     started = time.perf_counter()
     train_data, valid_data = train_module.prepare_data(
@@ -188,6 +200,11 @@ def main(
         f"train accuracy {metrics['train_accuracy']:.4f}{valid}"
     )
     say(f"wrote {output}")
+    if plots_dir:
+        from pathlib import Path
+
+        Path(plots_dir).mkdir(parents=True, exist_ok=True)
+        say(f"wrote {plots.loss_curve(result.history, Path(plots_dir) / 'loss.png')}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -69,6 +69,16 @@ class Checkpoint:
     epochs_run: int = 0
     path: str = ""
 
+    @torch.no_grad()
+    def predict_proba(self, rows: np.ndarray, cols: np.ndarray, batch: int = 1 << 16) -> np.ndarray:
+        """Softmax probabilities ``[n, classes]`` (float32) for row and column indices."""
+        pairs = torch.from_numpy(np.stack([np.asarray(rows), np.asarray(cols)], 1).astype(np.int64))
+        parts = [
+            torch.softmax(self.model(pairs[start : start + batch]), dim=1)
+            for start in range(0, pairs.shape[0], batch)
+        ]
+        return torch.cat(parts).numpy() if parts else np.zeros((0, len(self.classes)), np.float32)
+
     @property
     def rows(self) -> list[Any]:
         """Raw row ids in index order."""
