@@ -1,0 +1,927 @@
+"""The :class:`Predictor`: answers for (row, column) pairs from one mfx ONNX file.
+
+Only numpy, onnxruntime and mfx's torch-free modules are imported here.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from mfx.errors import UnknownIdError
+from mfx.ids import IdMap
+from mfx.labels import Classes
+from mfx.model_format import INPUT_NAME, ModelInfo
+from mfx.runtime._load import load_model
+from mfx.runtime.providers import ProviderSpec
+
+#: Pairs per onnxruntime call. Measured on CPU (onnxruntime 1.32, one thread, 10 classes),
+#: bare-session throughput is flat from 8 Ki to 1 Mi pairs for a 610 x 9,724 model, while for
+#: a 100,000 x 50,000 model it dips at 32-64 Ki and is best from 256 Ki up; 256 Ki keeps a
+#: chunk's temporaries (pairs, logits, probabilities) near 17 MB whatever the input length.
+DEFAULT_CHUNK_SIZE = 262_144
+
+#: ``unknown=`` policies for raw ids that were not in the training data.
+UNKNOWN_POLICIES = ("error", "prior")
+
+_LOGITS, _PROBABILITIES, _CLASS_INDEX = "logits", "probabilities", "class_index"
+_INT64_MAX = int(np.iinfo(np.int64).max)
+_INT64_MIN = int(np.iinfo(np.int64).min)
+#: Axes with at most this many ids get a dict for scalar look-ups (about 100 bytes an id).
+_SCALAR_TABLE_MAX = 1 << 18
+#: Up to this many pairs, ids are mapped in plain Python: numpy's per-call overhead (a few
+#: microseconds per operation) would otherwise exceed onnxruntime's own time for the run.
+_SMALL_BATCH = 32
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Results for one chunk of pairs, as yielded by :meth:`Predictor.iter_predict`.
+
+    Attributes
+    ----------
+    start
+        Position of the chunk's first pair in the whole input.
+    unknown
+        ``bool [n]``: True where the row or column id was not part of the training data and
+        the answer is the training prior (only with ``unknown="prior"``).
+    labels
+        Predicted label values ``[n]``.
+    class_index
+        ``int64 [n]``: the predicted class' position in :attr:`Predictor.classes`.
+    probabilities
+        ``float32 [n, classes]`` when asked for, else None.
+    logits
+        ``float32 [n, classes]`` when asked for, else None.
+    """
+
+    start: int
+    unknown: np.ndarray
+    labels: np.ndarray
+    class_index: np.ndarray
+    probabilities: np.ndarray | None = None
+    logits: np.ndarray | None = None
+
+    @property
+    def stop(self) -> int:
+        """Position one past the chunk's last pair."""
+        return self.start + len(self.unknown)
+
+    def __len__(self) -> int:
+        return len(self.unknown)
+
+
+class Recommendations(NamedTuple):
+    """Top-k columns for one row, best first: ``cols, scores = predictor.recommend(row)``."""
+
+    cols: np.ndarray
+    scores: np.ndarray
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+class _Axis:
+    """One axis (rows or columns): raw id and index validation, vectorised and scalar."""
+
+    def __init__(self, ids: IdMap, name: str) -> None:
+        self.ids = ids
+        self.name = name
+        self.size = len(ids)
+        self.kind = ids.kind
+        self._table: dict[Any, int] | None = None
+        self._lock = threading.Lock()
+        # Ids lo, lo+1, ..., lo+n-1 (matrix positions, 1..n user ids): an id's index is
+        # id - lo, found with a subtraction instead of a table look-up.
+        self._first = int(ids.ids[0]) if self.kind == "int" and self.size else 0
+        self._contiguous = bool(
+            self.kind == "int" and self.size and int(ids.ids[-1]) - self._first == self.size - 1
+        )
+
+    # -- scalars (the batch-1 fast path) -------------------------------------------------
+
+    def scalar(self, value: Any) -> int:
+        """Index of a raw id of this axis' own Python type, ``-1`` when unknown."""
+        if self._contiguous:
+            offset = value - self._first
+            return offset if 0 <= offset < self.size else -1
+        table = self._table
+        if table is not None:
+            return table.get(value, -1)
+        if self.size <= _SCALAR_TABLE_MAX:
+            with self._lock:
+                if self._table is None:
+                    self._table = dict(zip(self.ids.ids.tolist(), range(self.size)))
+            return self._table.get(value, -1)
+        if self.kind == "int" and not _INT64_MIN <= value <= _INT64_MAX:
+            return -1
+        ids = self.ids.ids
+        pos = int(np.searchsorted(ids, value))
+        return pos if pos < self.size and ids[pos] == value else -1
+
+    # -- arrays ----------------------------------------------------------------------------
+
+    def indices(self, values: np.ndarray, offset: int) -> np.ndarray:
+        """Validated dense indices as int64; ``ValueError`` names the position and value."""
+        kind = values.dtype.kind
+        if kind == "f":
+            self._check_integral(values, offset, "index")
+        elif kind not in "iu":
+            raise ValueError(
+                f"{self.name} indices must be integers, got {_dtype_name(values)}"
+            )
+        if values.size:
+            low, high = values.min(), values.max()
+            if low < 0 or high >= self.size:
+                bad = np.flatnonzero((values < 0) | (values >= self.size))[0]
+                raise ValueError(
+                    f"{self.name} index {_plain(values[bad])!r} at position {offset + int(bad)} "
+                    f"is out of range 0..{self.size - 1}"
+                )
+        return values.astype(np.int64, copy=False)
+
+    def lookup(self, values: np.ndarray, offset: int) -> np.ndarray:
+        """Indices of raw ids as int64, ``-1`` where an id is unknown."""
+        kind = values.dtype.kind
+        if kind == "f":
+            self._check_integral(values, offset, "id")
+            return self.ids.lookup(values.astype(np.int64))
+        if kind in "iu":
+            if values.dtype == np.uint64 and values.size and values.max() > _INT64_MAX:
+                out = np.full(values.shape, -1, dtype=np.int64)
+                fits = values <= _INT64_MAX
+                out[fits] = self.ids.lookup(values[fits].astype(np.int64))
+                return out
+            if self._contiguous:
+                return self._lookup_contiguous(values)
+            return self.ids.lookup(values)
+        if kind in "USO":
+            if self.kind == "str":
+                return self.ids.lookup(values.astype(str))
+            return self._lookup_numeric_text(values)
+        raise ValueError(f"{self.name} ids must be integers or strings, got {_dtype_name(values)}")
+
+    def _lookup_contiguous(self, values: np.ndarray) -> np.ndarray:
+        first = self._first
+        if values.size:
+            low, high = int(values.min()), int(values.max())
+            if low >= first and high < first + self.size:
+                if first == 0:
+                    return values.astype(np.int64, copy=False)
+                return np.subtract(values, first, dtype=np.int64)
+        out = np.subtract(values, first, dtype=np.int64)
+        out[(values < first) | (out >= self.size)] = -1
+        return out
+
+    def _lookup_numeric_text(self, values: np.ndarray) -> np.ndarray:
+        """Integer ids given as text ('31'); text that is not an integer is an unknown id."""
+        text = np.char.strip(values.astype(str))
+        body = np.char.lstrip(text, "+-")
+        ok = np.char.isdigit(body) & (np.char.str_len(text) - np.char.str_len(body) <= 1)
+        out = np.full(text.shape, -1, dtype=np.int64)
+        if not ok.any():
+            return out
+        chosen = text[ok]
+        try:
+            numbers = chosen.astype(np.int64)
+            found = self.ids.lookup(numbers)
+        except (ValueError, OverflowError):  # out of int64 range or unusual digits
+            found = np.array([self._one_text(t) for t in chosen.tolist()], dtype=np.int64)
+        out[ok] = found
+        return out
+
+    def _one_text(self, text: str) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            return -1
+        return self.scalar(number) if _INT64_MIN <= number <= _INT64_MAX else -1
+
+    def _check_integral(self, values: np.ndarray, offset: int, what: str) -> None:
+        bad = ~np.isfinite(values) | (values != np.trunc(values))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"{self.name} {what} {float(values[i])!r} at position {offset + i} "
+                "is not an integer"
+            )
+
+
+def _dtype_name(values: np.ndarray) -> str:
+    return "booleans" if values.dtype == np.bool_ else f"dtype {values.dtype}"
+
+
+def _as_vector(values: Any, name: str) -> np.ndarray:
+    try:
+        arr = values if type(values) is np.ndarray else np.asarray(values)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name} must be a scalar or a one-dimensional sequence ({exc})") from None
+    if arr.ndim > 1:
+        raise ValueError(f"{name} must be a scalar or one-dimensional, got shape {arr.shape}")
+    return arr
+
+
+def _top_k(scores: np.ndarray, k: int, keep: np.ndarray | None) -> np.ndarray:
+    """Indices of the ``k`` best scores: higher first, ties to the lower index."""
+    pool = np.flatnonzero(keep) if keep is not None else None
+    values = scores if pool is None else scores[pool]
+    if k < values.size:
+        part = np.argpartition(-values, k - 1)[:k]
+        threshold = values[part].min()
+        candidates = np.flatnonzero(values >= threshold)
+        order = candidates[np.argsort(-values[candidates], kind="stable")][:k]
+    else:
+        order = np.argsort(-values, kind="stable")
+    return order if pool is None else pool[order]
+
+
+def _label_values(classes: Classes) -> np.ndarray:
+    """What :meth:`Predictor.predict` returns: int64, float64 or str label values."""
+    if not classes.numeric:
+        return np.asarray([str(v) for v in classes.values])
+    if all(isinstance(v, int) for v in classes.values):
+        return np.asarray(classes.values, dtype=np.int64)
+    return np.asarray(classes.values, dtype=np.float64)
+
+
+class Predictor:
+    """Predictions from an mfx ONNX model with numpy and onnxruntime only.
+
+    Parameters
+    ----------
+    path
+        The ``.onnx`` file written by ``mfx-export``. It is checked completely here: a
+        missing, corrupt or foreign file, external data outside the model's folder, or tables
+        that disagree with the metadata raise :class:`~mfx.errors.ModelFormatError` now, not at
+        the first prediction.
+    providers
+        ``"auto"`` (CUDA when this onnxruntime build has ``CUDAExecutionProvider``, else CPU),
+        ``"cpu"``, ``"cuda"`` or an ordered list of onnxruntime provider names. The same code
+        runs with the ``onnxruntime-gpu`` wheel unchanged (install it *instead of*
+        ``onnxruntime``, never both). Asking for a provider that is missing, or that
+        onnxruntime silently drops while creating the session, raises
+        :class:`~mfx.errors.DeviceError` naming what is available; :attr:`providers` reports
+        what the session really uses.
+    threads
+        onnxruntime intra-op threads; None lets onnxruntime choose (one per physical core).
+    unknown
+        What a raw id that was not in the training data gets: ``"error"`` raises
+        :class:`~mfx.errors.UnknownIdError` naming it; ``"prior"`` answers that pair with the
+        training prior (probabilities = prior, logits = log prior, label = the prior's most
+        frequent class). Pass ``return_unknown=True`` to a prediction method, or use
+        :meth:`iter_predict`, to learn which pairs those were.
+    chunk_size
+        Pairs per onnxruntime call. Inputs of any length are processed in chunks of this
+        size, so the temporary memory is bounded by the chunk, not by the input (the
+        ``predict*`` methods still return whole results; :meth:`iter_predict` and
+        :meth:`stream` hold one chunk's results at a time).
+
+    Notes
+    -----
+    Rows and columns are raw ids (integers or strings, as in the training file) unless
+    ``index=True``, when they are dense indices ``0..n_rows-1`` / ``0..n_cols-1``. Two
+    scalars give a scalar answer; a scalar and a one-dimensional array are broadcast.
+
+    :meth:`predict` returns label values: ``int64`` when every class is an integer, ``float64``
+    for other numeric classes (half stars), ``str`` for text classes.
+
+    One Predictor may be shared by any number of threads: onnxruntime's ``run`` is
+    thread-safe and every call uses its own buffers.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        providers: str | Sequence[ProviderSpec] = "auto",
+        threads: int | None = None,
+        unknown: str = "error",
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ) -> None:
+        if unknown not in UNKNOWN_POLICIES:
+            raise ValueError(f"unknown={unknown!r}: choose 'error' or 'prior'")
+        if threads is not None and (
+            isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+        ):
+            raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
+        self.chunk_size = chunk_size
+        self._path = Path(path)
+        self._unknown = unknown
+        loaded = load_model(path, providers=providers, threads=threads)
+        self._session = loaded.session
+        self._info = loaded.info
+        self._raw_metadata = loaded.metadata
+        self._providers = tuple(loaded.providers)
+        self._rows = _Axis(self._info.row_ids, "row")
+        self._cols = _Axis(self._info.col_ids, "column")
+        classes = self._info.classes
+        self._labels = _label_values(classes)
+        self._numeric = classes.as_array() if classes.numeric else None
+        prior = np.clip(np.asarray(self._info.prior, dtype=np.float64), 0.0, None)
+        total = prior.sum()
+        prior = prior / total if total > 0 else np.full(len(classes), 1.0 / len(classes))
+        self._prior_probabilities = prior.astype(np.float32)
+        with np.errstate(divide="ignore"):
+            self._prior_logits = np.log(prior).astype(np.float32)
+        self._prior_class = int(np.argmax(prior))
+        self._col_range = np.arange(self._cols.size, dtype=np.int64)
+        # Output-name lists are built once: the batch-1 path does nothing it need not.
+        self._want_class = [_CLASS_INDEX]
+        self._want_probabilities = [_PROBABILITIES]
+        self._want_logits = [_LOGITS]
+
+    # -- properties --------------------------------------------------------------------------
+
+    @property
+    def path(self) -> Path:
+        """The model file."""
+        return self._path
+
+    @property
+    def classes(self) -> Classes:
+        """The label values in class-index order (the order of probability columns)."""
+        return self._info.classes
+
+    @property
+    def n_rows(self) -> int:
+        """Number of known rows."""
+        return self._rows.size
+
+    @property
+    def n_cols(self) -> int:
+        """Number of known columns."""
+        return self._cols.size
+
+    @property
+    def row_ids(self) -> IdMap:
+        """Raw row ids in index order."""
+        return self._info.row_ids
+
+    @property
+    def col_ids(self) -> IdMap:
+        """Raw column ids in index order."""
+        return self._info.col_ids
+
+    @property
+    def metadata(self) -> ModelInfo:
+        """The decoded model metadata (classes, ids, prior, metrics, precision ...)."""
+        return self._info
+
+    @property
+    def raw_metadata(self) -> dict[str, str]:
+        """The ONNX ``metadata_props`` as stored."""
+        return dict(self._raw_metadata)
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        """Execution providers the session actually uses, in priority order."""
+        return self._providers
+
+    @property
+    def unknown(self) -> str:
+        """The unknown-id policy, ``"error"`` or ``"prior"``."""
+        return self._unknown
+
+    @property
+    def chunk_size(self) -> int:
+        """Pairs per onnxruntime call."""
+        return self._chunk_size
+
+    @chunk_size.setter
+    def chunk_size(self, value: int) -> None:
+        self._chunk_size = _check_chunk_size(value)
+
+    def __repr__(self) -> str:
+        return (
+            f"Predictor({str(self._path)!r}, {self.n_rows} rows x {self.n_cols} columns, "
+            f"classes {self.classes.to_list()}, providers {list(self._providers)})"
+        )
+
+    # -- predictions -------------------------------------------------------------------------
+
+    def predict(
+        self, rows: Any, cols: Any, *, index: bool = False, return_unknown: bool = False
+    ) -> Any:
+        """Predicted label values for (row, column) pairs.
+
+        Parameters
+        ----------
+        rows, cols
+            Raw ids (scalars or one-dimensional, equal lengths), or indices with ``index=True``.
+        index
+            Treat ``rows``/``cols`` as dense indices instead of raw ids.
+        return_unknown
+            Also return a ``bool`` mask of pairs answered with the prior (``unknown="prior"``).
+
+        Returns
+        -------
+        numpy.ndarray or scalar
+            Label values (int64, float64 or str; see the class notes), a scalar for a scalar
+            pair; with ``return_unknown``, a ``(labels, unknown)`` tuple.
+
+        Raises
+        ------
+        ValueError
+            Bad input: wrong dimensions, different lengths, non-integer or NaN ids, indices
+            out of range; the message names the position and value.
+        UnknownIdError
+            A raw id unknown to the model, with ``unknown="error"``.
+        """
+        if not return_unknown:
+            pair = self._scalar_pair(rows, cols, index)
+            if pair is not None:
+                out = self._session.run(self._want_class, {INPUT_NAME: pair})[0]
+                return self._labels[out[0]]
+        labels = self._labels
+        return self._apply(
+            rows, cols, index, self._want_class, lambda outs: labels.take(outs[0]), return_unknown
+        )
+
+    def predict_proba(
+        self, rows: Any, cols: Any, *, index: bool = False, return_unknown: bool = False
+    ) -> Any:
+        """Class probabilities, ``float32 [n, classes]`` (``[classes]`` for a scalar pair).
+
+        Columns follow :attr:`classes`. Parameters, errors and ``return_unknown`` as in
+        :meth:`predict`.
+        """
+        if not return_unknown:
+            pair = self._scalar_pair(rows, cols, index)
+            if pair is not None:
+                return self._session.run(self._want_probabilities, {INPUT_NAME: pair})[0][0]
+        return self._apply(
+            rows, cols, index, self._want_probabilities, lambda outs: outs[0], return_unknown
+        )
+
+    def predict_logits(
+        self, rows: Any, cols: Any, *, index: bool = False, return_unknown: bool = False
+    ) -> Any:
+        """Logits (pre-softmax scores), ``float32 [n, classes]``; as :meth:`predict_proba`."""
+        if not return_unknown:
+            pair = self._scalar_pair(rows, cols, index)
+            if pair is not None:
+                return self._session.run(self._want_logits, {INPUT_NAME: pair})[0][0]
+        return self._apply(
+            rows, cols, index, self._want_logits, lambda outs: outs[0], return_unknown
+        )
+
+    def expected(
+        self, rows: Any, cols: Any, *, index: bool = False, return_unknown: bool = False
+    ) -> Any:
+        """Probability-weighted mean label, ``float64 [n]`` (numeric classes only).
+
+        Raises
+        ------
+        ValueError
+            When the classes are text, besides the errors of :meth:`predict`.
+        """
+        values = self._numeric_classes("expected values")
+        return self._apply(
+            rows, cols, index, self._want_probabilities,
+            lambda outs: outs[0] @ values, return_unknown,
+        )
+
+    def lookup(self, rows: Any, cols: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Dense indices of raw ids, ``-1`` where an id is unknown (never raises for those).
+
+        Map ids once with this, then call the prediction methods with ``index=True``.
+
+        Returns
+        -------
+        row_index, col_index
+            ``int64`` arrays (scalars for a scalar pair).
+
+        Raises
+        ------
+        ValueError
+            Malformed ids (wrong dimensions or lengths, NaN, non-integer numbers).
+        """
+        rows_arr, cols_arr, scalar = self._prepare(rows, cols)
+        r = self._rows.lookup(rows_arr, 0)
+        c = self._cols.lookup(cols_arr, 0)
+        return (r[0], c[0]) if scalar else (r, c)
+
+    def iter_predict(
+        self,
+        rows: Any,
+        cols: Any,
+        *,
+        proba: bool = False,
+        logits: bool = False,
+        index: bool = False,
+        chunk_size: int | None = None,
+    ) -> Iterator[Prediction]:
+        """Predictions chunk by chunk, for inputs whose results need not be held at once.
+
+        Parameters
+        ----------
+        rows, cols
+            As in :meth:`predict` (one-dimensional).
+        proba, logits
+            Also fill :attr:`Prediction.probabilities` / :attr:`Prediction.logits`.
+        index
+            Dense indices instead of raw ids.
+        chunk_size
+            Pairs per chunk; default :attr:`chunk_size`.
+
+        Yields
+        ------
+        Prediction
+            Labels (and what was asked for) and the unknown mask of each chunk, in order.
+        """
+        rows_arr, cols_arr, _ = self._prepare(rows, cols)
+        step = self._chunk_size if chunk_size is None else _check_chunk_size(chunk_size)
+        return self._predictions(rows_arr, cols_arr, self._names(proba, logits), index, step, 0)
+
+    def stream(
+        self,
+        chunks: Iterable[tuple[Any, Any]],
+        *,
+        proba: bool = False,
+        logits: bool = False,
+        index: bool = False,
+    ) -> Iterator[Prediction]:
+        """Predictions for a stream of ``(rows, cols)`` chunks (e.g. :func:`mfx.data.iter_pairs`).
+
+        Yields one :class:`Prediction` per :attr:`chunk_size` slice of each input chunk;
+        :attr:`Prediction.start` and the positions in error messages count from the start of
+        the stream.
+        """
+        names = self._names(proba, logits)
+        offset = 0
+        for rows, cols in chunks:
+            rows_arr, cols_arr, _ = self._prepare(rows, cols)
+            yield from self._predictions(
+                rows_arr, cols_arr, names, index, self._chunk_size, offset
+            )
+            offset += rows_arr.shape[0]
+
+    # -- recommendations ---------------------------------------------------------------------
+
+    def recommend(
+        self,
+        row: Any,
+        k: int = 10,
+        *,
+        exclude: Any = (),
+        by: Any = "expected",
+        index: bool = False,
+    ) -> Recommendations:
+        """The ``k`` best columns for one row, scored over every column.
+
+        Parameters
+        ----------
+        row
+            A raw row id (or an index with ``index=True``).
+        k
+            How many columns to return (fewer when fewer remain after ``exclude``).
+        exclude
+            Columns never to return (e.g. those the row has rated); unknown raw ids are
+            ignored.
+        by
+            ``"expected"``: the expected label (numeric classes). A class value ``v``: the
+            probability of a label ``>= v`` for numeric classes, of exactly ``v`` for text
+            classes.
+        index
+            ``row``, ``exclude`` and the returned columns are indices instead of raw ids.
+
+        Returns
+        -------
+        Recommendations
+            ``cols`` (raw ids, or indices) and ``scores`` (float64), best first; ties go to the
+            lower column index.
+        """
+        return self.recommend_many([row], k, exclude=[exclude], by=by, index=index)[0]
+
+    def recommend_many(
+        self,
+        rows: Any,
+        k: int = 10,
+        *,
+        exclude: Sequence[Any] | None = None,
+        by: Any = "expected",
+        index: bool = False,
+    ) -> list[Recommendations]:
+        """:meth:`recommend` for several rows, scored in batched onnxruntime runs.
+
+        ``exclude`` is None or one collection of columns per row.
+        """
+        weights = self._score_weights(by)
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        rows_arr = _as_vector(rows, "rows").reshape(-1)
+        if exclude is not None and len(exclude) != rows_arr.shape[0]:
+            raise ValueError(
+                f"exclude needs one collection per row: {len(exclude)} for {rows_arr.shape[0]} rows"
+            )
+        if index:
+            row_idx = self._rows.indices(rows_arr, 0)
+            unknown = None
+        else:
+            row_idx = self._rows.lookup(rows_arr, 0)
+            unknown = row_idx < 0
+            if unknown.any():
+                if self._unknown == "error":
+                    raise self._unknown_error(rows_arr, row_idx, None, None, 0)
+                row_idx = np.where(unknown, 0, row_idx)
+            else:
+                unknown = None
+        scores = self._score_rows(row_idx, weights)
+        if unknown is not None:
+            scores[unknown] = float(self._prior_probabilities @ weights)
+        result = []
+        for i in range(rows_arr.shape[0]):
+            keep = self._exclude_mask(exclude[i] if exclude is not None else None, index)
+            order = _top_k(scores[i], int(k), keep)
+            cols = order if index else self._cols.ids.ids[order]
+            result.append(Recommendations(cols, scores[i][order]))
+        return result
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _scalar_pair(self, row: Any, col: Any, index: bool) -> np.ndarray | None:
+        """The input tensor of a plain, valid scalar pair, or None for the general path."""
+        if index:
+            if (
+                type(row) is int and type(col) is int
+                and 0 <= row < self._rows.size and 0 <= col < self._cols.size
+            ):
+                return np.array(((row, col),), dtype=np.int64)
+            return None
+        rows, cols = self._rows, self._cols
+        if type(row) is not (int if rows.kind == "int" else str):
+            return None
+        if type(col) is not (int if cols.kind == "int" else str):
+            return None
+        r = rows.scalar(row)
+        c = cols.scalar(col)
+        if r < 0 or c < 0:
+            return None  # the general path applies the unknown-id policy
+        return np.array(((r, c),), dtype=np.int64)
+
+    def _small_pairs(self, rows: np.ndarray, cols: np.ndarray, index: bool) -> np.ndarray | None:
+        """The input tensor of a few valid, known pairs, or None for the vectorised path."""
+        row_list, col_list = rows.tolist(), cols.tolist()
+        if index:
+            n_rows, n_cols = self._rows.size, self._cols.size
+            for r, c in zip(row_list, col_list):
+                if type(r) is not int or type(c) is not int or not (
+                    0 <= r < n_rows and 0 <= c < n_cols
+                ):
+                    return None
+            return np.array(list(zip(row_list, col_list)), dtype=np.int64)
+        row_axis, col_axis = self._rows, self._cols
+        row_type = int if row_axis.kind == "int" else str
+        col_type = int if col_axis.kind == "int" else str
+        found = []
+        for r, c in zip(row_list, col_list):
+            if type(r) is not row_type or type(c) is not col_type:
+                return None
+            i, j = row_axis.scalar(r), col_axis.scalar(c)
+            if i < 0 or j < 0:
+                return None
+            found.append((i, j))
+        return np.array(found, dtype=np.int64)
+
+    def _prepare(self, rows: Any, cols: Any) -> tuple[np.ndarray, np.ndarray, bool]:
+        rows_arr = _as_vector(rows, "rows")
+        cols_arr = _as_vector(cols, "cols")
+        scalar = rows_arr.ndim == 0 and cols_arr.ndim == 0
+        if rows_arr.ndim == 0:
+            rows_arr = np.broadcast_to(rows_arr, cols_arr.shape if cols_arr.ndim else (1,))
+        if cols_arr.ndim == 0:
+            cols_arr = np.broadcast_to(cols_arr, rows_arr.shape)
+        if rows_arr.shape != cols_arr.shape:
+            raise ValueError(
+                f"rows and cols differ in length: {rows_arr.shape[0]} rows, "
+                f"{cols_arr.shape[0]} cols"
+            )
+        return rows_arr, cols_arr, scalar
+
+    def _names(self, proba: bool, logits: bool) -> list[str]:
+        return [_CLASS_INDEX] + ([_PROBABILITIES] if proba else []) + ([_LOGITS] if logits else [])
+
+    def _run_chunk(
+        self, rows: np.ndarray, cols: np.ndarray, names: list[str], index: bool, offset: int
+    ) -> tuple[list[np.ndarray], np.ndarray | None]:
+        """Validate one chunk, run it, patch unknown pairs; returns outputs and unknown mask."""
+        if 0 < rows.shape[0] <= _SMALL_BATCH:
+            pairs = self._small_pairs(rows, cols, index)
+            if pairs is not None:
+                return self._session.run(names, {INPUT_NAME: pairs}), None
+        if index:
+            r = self._rows.indices(rows, offset)
+            c = self._cols.indices(cols, offset)
+            unknown = None
+        else:
+            r = self._rows.lookup(rows, offset)
+            c = self._cols.lookup(cols, offset)
+            unknown = None
+            if r.size and (r.min() < 0 or c.min() < 0):
+                unknown = (r < 0) | (c < 0)
+                if self._unknown == "error":
+                    raise self._unknown_error(rows, r, cols, c, offset)
+                r = np.where(r < 0, 0, r)
+                c = np.where(c < 0, 0, c)
+        n = r.shape[0]
+        if n == 0:
+            return [self._empty(name) for name in names], None
+        pairs = np.empty((n, 2), dtype=np.int64)
+        pairs[:, 0] = r
+        pairs[:, 1] = c
+        outs = self._session.run(names, {INPUT_NAME: pairs})
+        if unknown is not None:
+            for name, out in zip(names, outs):
+                out[unknown] = self._prior_of(name)
+        return outs, unknown
+
+    def _empty(self, name: str) -> np.ndarray:
+        if name == _CLASS_INDEX:
+            return np.zeros(0, dtype=np.int64)
+        return np.zeros((0, len(self.classes)), dtype=np.float32)
+
+    def _prior_of(self, name: str) -> Any:
+        if name == _CLASS_INDEX:
+            return self._prior_class
+        return self._prior_probabilities if name == _PROBABILITIES else self._prior_logits
+
+    def _apply(
+        self,
+        rows: Any,
+        cols: Any,
+        index: bool,
+        names: list[str],
+        finish: Callable[[list[np.ndarray]], np.ndarray],
+        return_unknown: bool,
+    ) -> Any:
+        rows_arr, cols_arr, scalar = self._prepare(rows, cols)
+        n = rows_arr.shape[0]
+        step = self._chunk_size
+        if n <= step:
+            outs, unknown = self._run_chunk(rows_arr, cols_arr, names, index, 0)
+            result = finish(outs)
+        else:
+            result = None
+            unknown = None
+            for start in range(0, n, step):
+                stop = min(n, start + step)
+                outs, part_unknown = self._run_chunk(
+                    rows_arr[start:stop], cols_arr[start:stop], names, index, start
+                )
+                part = finish(outs)
+                if result is None:
+                    result = np.empty((n,) + part.shape[1:], dtype=part.dtype)
+                result[start:stop] = part
+                if part_unknown is not None:
+                    if unknown is None:
+                        unknown = np.zeros(n, dtype=bool)
+                    unknown[start:stop] = part_unknown
+        if scalar:
+            result = result[0]
+        if not return_unknown:
+            return result
+        if unknown is None:
+            unknown = np.zeros(n, dtype=bool)
+        return result, (unknown[0] if scalar else unknown)
+
+    def _predictions(
+        self,
+        rows: np.ndarray,
+        cols: np.ndarray,
+        names: list[str],
+        index: bool,
+        step: int,
+        offset: int,
+    ) -> Iterator[Prediction]:
+        n = rows.shape[0]
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            outs, unknown = self._run_chunk(
+                rows[start:stop], cols[start:stop], names, index, offset + start
+            )
+            found = dict(zip(names, outs))
+            yield Prediction(
+                start=offset + start,
+                unknown=unknown if unknown is not None else np.zeros(stop - start, dtype=bool),
+                labels=self._labels[found[_CLASS_INDEX]],
+                class_index=found[_CLASS_INDEX],
+                probabilities=found.get(_PROBABILITIES),
+                logits=found.get(_LOGITS),
+            )
+
+    def _unknown_error(
+        self,
+        rows: np.ndarray,
+        r: np.ndarray,
+        cols: np.ndarray | None,
+        c: np.ndarray | None,
+        offset: int,
+    ) -> UnknownIdError:
+        bad = r < 0 if c is None else (r < 0) | (c < 0)
+        positions = np.flatnonzero(bad)
+        first = int(positions[0])
+        if r[first] < 0 or cols is None:
+            axis, value = "row", _plain(rows[first])
+        else:
+            axis, value = "column", _plain(cols[first])
+        more = (
+            f"; {positions.size} pairs in this chunk have unknown ids" if positions.size > 1 else ""
+        )
+        err = UnknownIdError(
+            f"{axis} id {value!r} at position {offset + first} is not part of the training "
+            f"data{more} (unknown='prior' answers such pairs with the training prior)"
+        )
+        err.axis = axis  # type: ignore[attr-defined]
+        err.value = value  # type: ignore[attr-defined]
+        err.position = offset + first  # type: ignore[attr-defined]
+        return err
+
+    def _numeric_classes(self, what: str) -> np.ndarray:
+        if self._numeric is None:
+            raise ValueError(
+                f"{what} need numeric classes; this model's classes are "
+                f"{self.classes.to_list()}"
+            )
+        return self._numeric
+
+    def _score_weights(self, by: Any) -> np.ndarray:
+        """Per-class weights w so that a pair's score is ``probabilities @ w``."""
+        classes = self.classes
+        values = classes.values
+        if isinstance(by, str) and by == "expected" and by not in values:
+            if self._numeric is None:
+                raise ValueError(
+                    "by='expected' ranks by the expected label, which needs numeric classes; "
+                    f"this model's classes are {classes.to_list()}: pass one of them, e.g. "
+                    f"by={values[0]!r}, to rank by its probability"
+                )
+            return self._numeric
+        if self._numeric is not None:
+            try:
+                if isinstance(by, (bool, np.bool_)):
+                    raise ValueError
+                threshold = float(by)
+            except (TypeError, ValueError):
+                threshold = None
+            if threshold is None or threshold not in self._numeric:
+                raise ValueError(
+                    f"by={by!r}: pass 'expected' or one of the classes {classes.to_list()}"
+                )
+            return (self._numeric >= threshold).astype(np.float64)
+        label = str(by)
+        if label not in values:
+            raise ValueError(f"by={by!r}: pass one of the classes {classes.to_list()}")
+        weights = np.zeros(len(values), dtype=np.float64)
+        weights[values.index(label)] = 1.0
+        return weights
+
+    def _score_rows(self, row_idx: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Scores ``[len(row_idx), n_cols]`` in runs of at most :attr:`chunk_size` pairs."""
+        n = self._cols.size
+        step = self._chunk_size
+        rows_per_run = max(1, step // n)
+        cols_per_run = min(n, step)
+        scores = np.empty((row_idx.shape[0], n), dtype=np.float64)
+        for start in range(0, row_idx.shape[0], rows_per_run):
+            group = row_idx[start : start + rows_per_run]
+            for first in range(0, n, cols_per_run):
+                cols = self._col_range[first : first + cols_per_run]
+                pairs = np.empty((group.shape[0] * cols.shape[0], 2), dtype=np.int64)
+                pairs[:, 0] = np.repeat(group, cols.shape[0])
+                pairs[:, 1] = np.tile(cols, group.shape[0])
+                proba = self._session.run(self._want_probabilities, {INPUT_NAME: pairs})[0]
+                block = (proba @ weights).reshape(group.shape[0], cols.shape[0])
+                scores[start : start + group.shape[0], first : first + cols.shape[0]] = block
+        return scores
+
+    def _exclude_mask(self, exclude: Any, index: bool) -> np.ndarray | None:
+        if exclude is None:
+            return None
+        if isinstance(exclude, (str, bytes)):
+            exclude = [exclude]
+        elif not isinstance(exclude, np.ndarray):
+            exclude = list(exclude) if np.ndim(exclude) else [exclude]
+        values = _as_vector(exclude, "exclude").reshape(-1)
+        if values.size == 0:
+            return None
+        if index:
+            found = self._cols.indices(values, 0)
+        else:
+            found = self._cols.lookup(values, 0)
+            found = found[found >= 0]
+        keep = np.ones(self._cols.size, dtype=bool)
+        keep[found] = False
+        return keep
+
+
+def _check_chunk_size(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"chunk_size must be a positive integer, got {value!r}")
+    return int(value)
