@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 #: Registered architecture names; :data:`mfx.train.models.ARCHITECTURES` implements each.
-ARCH_NAMES = ("concat",)
+ARCH_NAMES = ("concat", "product", "ordinal")
 
 
 @dataclass
@@ -20,6 +20,7 @@ class TrainConfig:
     batch_size: int = 1024
     lr: float = 0.01
     weight_decay: float = 0.0
+    l2: float = 0.0
     patience: int | None = 3
     valid_fraction: float = 0.1
     seed: int = 0
@@ -35,6 +36,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.l2 < 0 or self.weight_decay < 0:
+            raise ValueError("l2 and weight_decay must not be negative")
         if not 0.0 <= self.valid_fraction < 1.0:
             raise ValueError(f"valid_fraction must be in [0, 1), got {self.valid_fraction}")
         if self.patience is not None and self.patience < 1:

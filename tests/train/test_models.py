@@ -51,3 +51,39 @@ def test_registry_matches_config_names():
     assert set(ARCH_NAMES) == set(ARCHITECTURES)
     with pytest.raises(ValueError, match="unknown architecture 'nope'"):
         build_model("nope", 1, 1, 1, 2)
+
+
+def test_ordinal_probabilities_are_a_distribution():
+    from mfx.train.models import OrdinalProduct
+
+    torch.manual_seed(0)
+    model = OrdinalProduct(11, 13, h=4, c=6)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.normal_(0.0, 2.0)
+    pairs = torch.stack([torch.arange(50) % 11, torch.arange(50) % 13], dim=1)
+    probabilities = torch.softmax(model(pairs), dim=1)
+    assert bool((probabilities >= 0).all())
+    torch.testing.assert_close(probabilities.sum(1), torch.ones(50))
+    # log-probabilities as logits: softmax of the logits is exactly exp of the logits
+    torch.testing.assert_close(probabilities, model(pairs).exp(), atol=1e-5, rtol=1e-4)
+    cuts = model.cut_points()
+    assert bool((cuts[1:] > cuts[:-1]).all())
+
+
+def test_interaction_models_fit_what_concat_cannot():
+    """Labels from the sign pattern of a rank-2 product: additive terms carry no signal."""
+    from mfx.config import TrainConfig
+    from mfx.synthetic import planted_interaction
+    from mfx.train import train
+
+    raw = planted_interaction()
+    scores = {
+        arch: train(raw, TrainConfig(arch=arch, dim=8, epochs=60, lr=0.02, patience=5)).metrics[
+            "valid_accuracy"
+        ]
+        for arch in ("concat", "product", "ordinal")
+    }
+    assert scores["product"] >= 0.85
+    assert scores["ordinal"] >= 0.85
+    assert scores["concat"] <= 0.6

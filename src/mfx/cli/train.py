@@ -67,6 +67,12 @@ _DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 )
 @click.option("--weight-decay", type=float, default=None, help="Adam weight decay  [default: 0]")
 @click.option(
+    "--l2",
+    type=float,
+    default=None,
+    help="Per-example L2 on the looked-up factors (product, ordinal)  [default: 0]",
+)
+@click.option(
     "--patience",
     type=int,
     default=None,
@@ -119,6 +125,7 @@ def main(
     batch_size,
     lr,
     weight_decay,
+    l2,
     patience,
     seed,
     device,
@@ -145,6 +152,7 @@ def main(
         batch_size=batch_size,
         lr=lr,
         weight_decay=weight_decay,
+        l2=l2,
         patience=patience,
     )
     settings.update({k: v for k, v in overrides.items() if v is not None})

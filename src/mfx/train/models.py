@@ -53,12 +53,121 @@ class MatrixFactorization(nn.Module):
         return rows, cols
 
 
+class BiasedProduct(nn.Module):
+    """An interaction model: ``logits = W (u_row * v_col) + b + P[row] + Q[col]``.
+
+    The element-wise product of row and column factors (as in GMF) lets a row's taste meet a
+    column's traits, which the additive ``concat`` model cannot express; ``P`` and ``Q`` are
+    per-class row and column biases.
+    """
+
+    def __init__(self, n: int, d: int, h: int = 32, c: int = 6) -> None:
+        super().__init__()
+        self.U = nn.Embedding(n, h)
+        self.V = nn.Embedding(d, h)
+        self.row_bias = nn.Embedding(n, c)
+        self.col_bias = nn.Embedding(d, c)
+        self.classifier = nn.Linear(h, c)
+        for table in (self.U, self.V):
+            nn.init.normal_(table.weight, std=0.1)
+        for table in (self.row_bias, self.col_bias):
+            nn.init.zeros_(table.weight)
+
+    def forward(self, pairs: torch.Tensor) -> torch.Tensor:
+        rows, cols = pairs[:, 0], pairs[:, 1]
+        product = self.U.weight[rows] * self.V.weight[cols]
+        return self.classifier(product) + self.row_bias.weight[rows] + self.col_bias.weight[cols]
+
+    def penalty(self, pairs: torch.Tensor) -> torch.Tensor:
+        """Mean squared norm of the looked-up factors (per-example L2)."""
+        rows, cols = pairs[:, 0], pairs[:, 1]
+        looked_up = (
+            self.U.weight[rows].square().sum(1)
+            + self.V.weight[cols].square().sum(1)
+            + self.row_bias.weight[rows].square().sum(1)
+            + self.col_bias.weight[cols].square().sum(1)
+        )
+        return looked_up.mean()
+
+
+class OrdinalProduct(nn.Module):
+    """Ordered labels: a cumulative-logit head on a biased dot-product score.
+
+    ``score = u_row . v_col + a_row + b_col``; ``P(label <= k) = sigmoid(t_k + s_row - score)``
+    with increasing cut-points ``t_1 < ... < t_{c-1}`` shared by all rows and a per-row shift
+    ``s_row`` (each row keeps its own use of the scale). Class probabilities are the differences
+    of consecutive cumulative probabilities, so they are non-negative and sum to one, and a near
+    miss costs less than a far one. ``forward`` returns log-probabilities as logits, so the
+    softmax of the logits is exactly those probabilities.
+    """
+
+    def __init__(self, n: int, d: int, h: int = 32, c: int = 6) -> None:
+        super().__init__()
+        if c < 2:
+            raise ValueError("an ordinal model needs at least two classes")
+        self.U = nn.Embedding(n, h)
+        self.V = nn.Embedding(d, h)
+        self.row_bias = nn.Embedding(n, 1)
+        self.col_bias = nn.Embedding(d, 1)
+        self.row_shift = nn.Embedding(n, 1)
+        for table in (self.U, self.V):
+            nn.init.normal_(table.weight, std=0.1)
+        for table in (self.row_bias, self.col_bias, self.row_shift):
+            nn.init.zeros_(table.weight)
+        self.first_cut = nn.Parameter(torch.tensor([-(c - 2) / 2.0]))
+        # Gaps between cut-points, kept positive through softplus (softplus(0.5413) = 1).
+        self.gaps = nn.Parameter(torch.full((c - 2,), 0.5413))
+
+    def cut_points(self) -> torch.Tensor:
+        steps = nn.functional.softplus(self.gaps)
+        return torch.cat([self.first_cut, self.first_cut + torch.cumsum(steps, 0)])
+
+    def forward(self, pairs: torch.Tensor) -> torch.Tensor:
+        rows, cols = pairs[:, 0], pairs[:, 1]
+        score = (
+            (self.U.weight[rows] * self.V.weight[cols]).sum(1, keepdim=True)
+            + self.row_bias.weight[rows]
+            + self.col_bias.weight[cols]
+        )
+        cuts = self.cut_points().unsqueeze(0) + self.row_shift.weight[rows]
+        below = torch.sigmoid(cuts - score)
+        zeros = torch.zeros_like(score)
+        ones = torch.ones_like(score)
+        cumulative = torch.cat([zeros, below, ones], dim=1)
+        probabilities = (cumulative[:, 1:] - cumulative[:, :-1]).clamp_min(1e-7)
+        return torch.log(probabilities)
+
+    def penalty(self, pairs: torch.Tensor) -> torch.Tensor:
+        """Mean squared norm of the looked-up factors and offsets (per-example L2)."""
+        rows, cols = pairs[:, 0], pairs[:, 1]
+        looked_up = (
+            self.U.weight[rows].square().sum(1)
+            + self.V.weight[cols].square().sum(1)
+            + self.row_bias.weight[rows].square().sum(1)
+            + self.col_bias.weight[cols].square().sum(1)
+            + self.row_shift.weight[rows].square().sum(1)
+        )
+        return looked_up.mean()
+
+
 def _concat(n_rows: int, n_cols: int, dim: int, n_classes: int) -> nn.Module:
     return MatrixFactorization(n_rows, n_cols, h=dim, c=n_classes)
 
 
+def _product(n_rows: int, n_cols: int, dim: int, n_classes: int) -> nn.Module:
+    return BiasedProduct(n_rows, n_cols, h=dim, c=n_classes)
+
+
+def _ordinal(n_rows: int, n_cols: int, dim: int, n_classes: int) -> nn.Module:
+    return OrdinalProduct(n_rows, n_cols, h=dim, c=n_classes)
+
+
 #: Architecture name -> constructor ``(n_rows, n_cols, dim, n_classes) -> nn.Module``.
-ARCHITECTURES: dict[str, Callable[[int, int, int, int], nn.Module]] = {"concat": _concat}
+ARCHITECTURES: dict[str, Callable[[int, int, int, int], nn.Module]] = {
+    "concat": _concat,
+    "product": _product,
+    "ordinal": _ordinal,
+}
 
 
 def build_model(arch: str, n_rows: int, n_cols: int, dim: int, n_classes: int) -> nn.Module:

@@ -137,6 +137,7 @@ def _fit(
     stale, epochs_run, interrupted = 0, 0, False
     started = time.perf_counter()
     n = pairs.shape[0]
+    penalise = config.l2 > 0 and hasattr(model, "penalty")
     model.train()
     try:
         for epoch in range(1, config.epochs + 1):
@@ -146,8 +147,12 @@ def _fit(
             for start in range(0, n, config.batch_size):
                 batch = order[start : start + config.batch_size]
                 optimizer.zero_grad(set_to_none=True)
-                loss = loss_fn(model(pairs[batch]), labels[batch])
-                loss.backward()
+                batch_pairs = pairs[batch]
+                loss = loss_fn(model(batch_pairs), labels[batch])
+                if penalise:
+                    (loss + config.l2 * model.penalty(batch_pairs)).backward()
+                else:
+                    loss.backward()
                 optimizer.step()
                 total += loss.detach().double() * batch.shape[0]
             epochs_run = epoch
