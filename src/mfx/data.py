@@ -669,6 +669,24 @@ class Ratings:
             source=self.source,
         )
 
+    def concat(self, other: Ratings) -> Ratings:
+        """These ratings followed by ``other``'s (which must share the id maps and classes)."""
+        if (
+            other.row_ids is not self.row_ids
+            or other.col_ids is not self.col_ids
+            or other.classes != self.classes
+        ):
+            raise ValueError("can only concatenate ratings that share id maps and classes")
+        return Ratings(
+            np.concatenate([self.rows, other.rows]),
+            np.concatenate([self.cols, other.cols]),
+            np.concatenate([self.labels, other.labels]),
+            self.row_ids,
+            self.col_ids,
+            self.classes,
+            source=self.source,
+        )
+
     def split(self, fraction: float, seed: int = 0) -> tuple[Ratings, Ratings]:
         """A random (train, validation) split with ``fraction`` of the ratings in validation."""
         if not 0.0 < fraction < 1.0:

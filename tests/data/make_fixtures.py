@@ -117,8 +117,9 @@ def folded_model(
     return model
 
 
-def metadata_for(rows: list[Any], cols: list[Any], classes: list[Any], prior: list[float],
-                 **overrides: str) -> dict[str, str]:
+def metadata_for(
+    rows: list[Any], cols: list[Any], classes: list[Any], prior: list[float], **overrides: str
+) -> dict[str, str]:
     total = float(sum(prior))
     meta = encode_metadata(
         version=FIXTURE_VERSION,
@@ -167,7 +168,11 @@ def build(out: Path) -> list[Path]:
         save(folded_model(p, q, metadata_for(rows, cols, classes, prior)), f"{name}.onnx")
         reference = out / f"{name}.npz"
         np.savez(
-            reference, P=p, Q=q, rows=np.asarray(rows), cols=np.asarray(cols),
+            reference,
+            P=p,
+            Q=q,
+            rows=np.asarray(rows),
+            cols=np.asarray(cols),
             classes=np.asarray([str(c) for c in classes]),
         )
         written.append(reference)
@@ -179,8 +184,10 @@ def build(out: Path) -> list[Path]:
     # A valid ONNX model that is not an mfx model: no metadata.
     save(folded_model(p, q, None), "not_mfx.onnx")
     # mfx metadata, but a layout version this mfx does not read.
-    save(folded_model(p, q, metadata_for(rows, cols, classes, prior, **{"mfx.format": "99"})),
-         "future_format.onnx")
+    save(
+        folded_model(p, q, metadata_for(rows, cols, classes, prior, **{"mfx.format": "99"})),
+        "future_format.onnx",
+    )
     # Contract violations in the graph's signature.
     save(folded_model(p, q, meta, input_name="x"), "wrong_input_name.onnx")
     save(folded_model(p, q, meta, input_type=TensorProto.INT32), "wrong_input_type.onnx")

@@ -21,7 +21,11 @@ from mfx.train import Checkpoint, MatrixFactorization, fit, load_checkpoint, sav
 
 
 def random_checkpoint(
-    n_rows: int = 37, n_cols: int = 23, dim: int = 3, n_classes: int = 5, seed: int = 0,
+    n_rows: int = 37,
+    n_cols: int = 23,
+    dim: int = 3,
+    n_classes: int = 5,
+    seed: int = 0,
     scale: float = 1.0,
 ) -> Checkpoint:
     """A concat model with random weights and string row ids (so id order matters)."""
@@ -50,7 +54,9 @@ def trained(tmp_path_factory) -> Path:
     """A checkpoint trained for a few epochs on small planted data (ids 0.., labels 1..5)."""
     raw, _ = planted_ratings(n_rows=60, n_cols=40, density=0.4, seed=1)
     train_data, valid_data = Ratings.from_raw(raw).split(0.15, seed=0)
-    config = TrainConfig(dim=4, epochs=8, batch_size=128, lr=0.05, patience=None, device="cpu")
+    config = TrainConfig(
+        arch="concat", dim=4, epochs=8, batch_size=128, lr=0.05, patience=None, device="cpu"
+    )
     result = fit(train_data, valid_data, config)
     path = tmp_path_factory.mktemp("trained") / "model.pt"
     save_checkpoint(path, result)

@@ -59,8 +59,9 @@ def test_defaults_read_mfx_model_pt_and_write_mfx_model_onnx(tmp_path, trained, 
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].startswith("wrote mfx-model.onnx (")
-    assert "concat, folded P[row] + Q[col], fp32, opset 20; 60 rows x 40 columns, 5 classes" in (
-        lines[0]
+    assert (
+        "concat, folded P[row] + Q[col], fp32, opset 20; 60 rows x 40 columns, 5 classes"
+        in (lines[0])
     )
     assert lines[1].startswith("parity vs torch on 10,339 random pairs (batch 1, 2, 333, 10000)")
     assert "argmax agreement 100.00%" in lines[1]
@@ -69,8 +70,17 @@ def test_defaults_read_mfx_model_pt_and_write_mfx_model_onnx(tmp_path, trained, 
 
 def test_literal_int8_with_options(tmp_path, trained):
     out = tmp_path / "m.onnx"
-    result = _invoke(str(out), "--checkpoint", str(trained), "--no-fold", "--precision", "int8",
-                     "--opset", "17", "--force")
+    result = _invoke(
+        str(out),
+        "--checkpoint",
+        str(trained),
+        "--no-fold",
+        "--precision",
+        "int8",
+        "--opset",
+        "17",
+        "--force",
+    )
     assert result.exit_code == 0, result.output
     assert "literal graph, int8, opset 17" in result.output
     assert _files(tmp_path) == ["m.onnx"]
@@ -170,7 +180,8 @@ def test_unwritable_output_folder(tmp_path, trained, monkeypatch):
     real_access = os.access
     # Root may write anywhere, so the refusal is simulated through the check export makes.
     monkeypatch.setattr(
-        onnx_export.os, "access",
+        onnx_export.os,
+        "access",
         lambda p, mode: False if os.fspath(p) == str(folder) else real_access(p, mode),
     )
     result = _invoke(str(out), "-c", str(trained))
@@ -200,10 +211,14 @@ def test_read_only_folder_for_real(tmp_path, trained):
         (["--opset", "9"], f"--opset 9: choose 13..{__import__('onnx').defs.onnx_opset_version()}"),
         (["--opset", "new"], "--opset 'new': not a whole number"),
         (["--classes", "0,1"], "--classes only applies with --state-dict"),
-        (["--state-dict", "w.pt"], "--state-dict needs --classes, the class values in index "
-                                   "order (e.g. 0,1,2,3,4,5)"),
-        (["--state-dict", "w.pt", "-c", "m.pt", "--classes", "0,1"],
-         "give --checkpoint or --state-dict, not both"),
+        (
+            ["--state-dict", "w.pt"],
+            "--state-dict needs --classes, the class values in index order (e.g. 0,1,2,3,4,5)",
+        ),
+        (
+            ["--state-dict", "w.pt", "-c", "m.pt", "--classes", "0,1"],
+            "give --checkpoint or --state-dict, not both",
+        ),
     ],
 )
 def test_bad_options_are_one_line(tmp_path, args, message):

@@ -156,7 +156,8 @@ def test_folded_graph_is_a_few_gathers_and_no_casts(exported):
     argmax = next(n for n in model.graph.node if n.op_type == "ArgMax")
     assert onnx.helper.get_attribute_value(softmax.attribute[0]) == -1
     assert {a.name: onnx.helper.get_attribute_value(a) for a in argmax.attribute} == {
-        "axis": -1, "keepdims": 0,
+        "axis": -1,
+        "keepdims": 0,
     }
     tables = {t.name: tuple(t.dims) for t in model.graph.initializer if len(t.dims) == 2}
     assert tables == {"row_logits": (37, 5), "col_logits": (23, 5)}

@@ -122,7 +122,16 @@ def test_validation_split_is_rebuilt_from_the_source_file(tmp_path):
     csv = tmp_path / "ratings.csv"
     lines = [f"{r},{c},{int(y)}" for r, c, y in zip(raw.rows, raw.cols, raw.labels)]
     csv.write_text("\n".join(lines) + "\n")
-    config = TrainConfig(dim=2, epochs=4, batch_size=64, lr=0.05, valid_fraction=0.2, device="cpu")
+    config = TrainConfig(
+        arch="concat",
+        dim=2,
+        epochs=4,
+        batch_size=64,
+        lr=0.05,
+        valid_fraction=0.2,
+        device="cpu",
+        refit=False,
+    )
     checkpoint = tmp_path / "m.pt"
     save_checkpoint(checkpoint, train(str(csv), config))
     report = export_onnx(checkpoint, tmp_path / "m.onnx", precision="int8", force=True)

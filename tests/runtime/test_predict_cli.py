@@ -194,8 +194,12 @@ def test_chunked_file_equals_one_chunk(tmp_path):
     pairs = tmp_path / "pairs.csv"
     pairs.write_text("".join(f"{r},{c}\n" for r, c in zip(rows, cols)))
     small, big = tmp_path / "small.csv", tmp_path / "big.csv"
-    assert invoke(INT_MODEL, "-i", str(pairs), "-o", str(small), "--chunk-size", "10",
-                  "--proba").exit_code == 0
+    assert (
+        invoke(
+            INT_MODEL, "-i", str(pairs), "-o", str(small), "--chunk-size", "10", "--proba"
+        ).exit_code
+        == 0
+    )
     assert invoke(INT_MODEL, "-i", str(pairs), "-o", str(big), "--proba").exit_code == 0
     assert small.read_text() == big.read_text()
     assert len(rows_of(small.read_text())) == 103
@@ -204,8 +208,10 @@ def test_chunked_file_equals_one_chunk(tmp_path):
 def test_model_errors_are_one_line(tmp_path, pairs_file):
     result = invoke(str(tmp_path / "missing.onnx"), "10:3")
     assert result.exit_code == 2
-    assert result.stderr.strip() == f"Error: {tmp_path / 'missing.onnx'}: model file not found; " \
+    assert (
+        result.stderr.strip() == f"Error: {tmp_path / 'missing.onnx'}: model file not found; "
         "check the path"
+    )
     result = invoke(str(DATA / "not_mfx.onnx"), "10:3")
     assert result.exit_code == 2 and "not an mfx model" in result.stderr
 

@@ -26,8 +26,9 @@ def test_committed_fixtures_match_a_rebuild(tmp_path):
         committed = DATA / path.name
         assert committed.exists(), f"{path.name} is not committed; run make_fixtures.py"
         if path.suffix == ".onnx":
-            fresh, old = onnx.load(path, load_external_data=False), onnx.load(
-                committed, load_external_data=False
+            fresh, old = (
+                onnx.load(path, load_external_data=False),
+                onnx.load(committed, load_external_data=False),
             )
             assert fresh.ir_version == old.ir_version
             assert list(fresh.opset_import) == list(old.opset_import)

@@ -120,7 +120,8 @@ def test_scan_finds_metadata_and_external_refs():
     scan = scan_model((DATA / "tiny_ext.onnx").read_bytes())
     assert scan.has_graph and scan.metadata["mfx.n_rows"] == "7"
     assert sorted((ref.tensor, ref.location) for ref in scan.external) == [
-        ("P", "tiny_ext.weights"), ("Q", "tiny_ext.weights")
+        ("P", "tiny_ext.weights"),
+        ("Q", "tiny_ext.weights"),
     ]
     assert scan_model((DATA / "tiny_int.onnx").read_bytes()).external == []
     assert scan_model((DATA / "not_mfx.onnx").read_bytes()).metadata == {}
@@ -135,7 +136,8 @@ def test_auto_and_cpu_resolve_to_what_exists():
     assert resolve_providers("cpu")[0] == ["CPUExecutionProvider"]
     auto = resolve_providers("auto")[0]
     assert auto == (
-        ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda_available()
+        ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        if cuda_available()
         else ["CPUExecutionProvider"]
     )
     assert "CPUExecutionProvider" in available_providers()

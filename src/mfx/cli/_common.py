@@ -98,8 +98,9 @@ class EpochProgress:
             if report.valid_loss is not None
             else ""
         )
+        phase = "refit " if report.phase == "refit" else ""
         text = (
-            f"epoch {report.epoch:>{len(str(report.epochs))}}/{report.epochs}  "
+            f"{phase}epoch {report.epoch:>{len(str(report.epochs))}}/{report.epochs}  "
             f"loss {report.train_loss:.4f}{valid}  {report.seconds:.2f}s"
         )
         if self.tty:
@@ -108,7 +109,12 @@ class EpochProgress:
             bar = "#" * done + "." * (width - done)
             self.stream.write(f"\r[{bar}] {text}\033[K")
             self.stream.flush()
-        elif report.epoch == 1 or report.epoch % self.every == 0 or report.epoch == report.epochs:
+        elif (
+            report.epoch == 1
+            or report.epoch % self.every == 0
+            or report.epoch == report.epochs
+            or report.phase == "refit"
+        ):
             self.stream.write(text + "\n")
             self.stream.flush()
 

@@ -79,30 +79,72 @@ def report_lines(report: ExportReport) -> list[str]:
     ),
 )
 @click.argument("output", required=False, default="mfx-model.onnx")
-@click.option("-c", "--checkpoint", type=str, default=None, metavar="PATH",
-              help=f"Checkpoint written by mfx-train  [default: {DEFAULT_CHECKPOINT}]")
-@click.option("--state-dict", type=str, default=None, metavar="PATH",
-              help="A bare state_dict of the report's class instead of a checkpoint "
-                   "(needs --classes).")
-@click.option("--classes", "classes_text", type=str, default=None, metavar="LIST",
-              help="With --state-dict: class values in index order, e.g. 0,1,2,3,4,5.")
-@click.option("--fold/--no-fold", default=True, show_default=True,
-              help="Folded P[row] + Q[col] graph where the architecture has one, or the "
-                   "literal graph.")
-@click.option("--precision", type=str, default="fp32", show_default=True,
-              metavar="|".join(PRECISIONS),
-              help=f"Weight precision: {', '.join(PRECISIONS)}.")
-@click.option("--opset", "opset_text", type=str, default=None, metavar="N",
-              help="ONNX opset  [default: 20]")
-@click.option("--valid-data", type=str, default="auto", show_default=True, metavar="PATH",
-              help="Labelled ratings to report accuracy on; auto rebuilds the checkpoint's own "
-                   "validation split when its data is at hand, none skips it.")
-@click.option("--force", is_flag=True,
-              help="Write an fp16/int8 model even if it agrees with torch on under 99% of pairs.")
+@click.option(
+    "-c",
+    "--checkpoint",
+    type=str,
+    default=None,
+    metavar="PATH",
+    help=f"Checkpoint written by mfx-train  [default: {DEFAULT_CHECKPOINT}]",
+)
+@click.option(
+    "--state-dict",
+    type=str,
+    default=None,
+    metavar="PATH",
+    help="A bare state_dict of the report's class instead of a checkpoint (needs --classes).",
+)
+@click.option(
+    "--classes",
+    "classes_text",
+    type=str,
+    default=None,
+    metavar="LIST",
+    help="With --state-dict: class values in index order, e.g. 0,1,2,3,4,5.",
+)
+@click.option(
+    "--fold/--no-fold",
+    default=True,
+    show_default=True,
+    help="Folded P[row] + Q[col] graph where the architecture has one, or the literal graph.",
+)
+@click.option(
+    "--precision",
+    type=str,
+    default="fp32",
+    show_default=True,
+    metavar="|".join(PRECISIONS),
+    help=f"Weight precision: {', '.join(PRECISIONS)}.",
+)
+@click.option(
+    "--opset", "opset_text", type=str, default=None, metavar="N", help="ONNX opset  [default: 20]"
+)
+@click.option(
+    "--valid-data",
+    type=str,
+    default="auto",
+    show_default=True,
+    metavar="PATH",
+    help="Labelled ratings to report accuracy on; auto rebuilds the checkpoint's own "
+    "validation split when its data is at hand, none skips it.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Write an fp16/int8 model even if it agrees with torch on under 99% of pairs.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No report, only errors.")
 @boundary("mfx-export")
 def main(
-    output, checkpoint, state_dict, classes_text, fold, precision, opset_text, valid_data, force,
+    output,
+    checkpoint,
+    state_dict,
+    classes_text,
+    fold,
+    precision,
+    opset_text,
+    valid_data,
+    force,
     quiet,
 ):
     """Export a checkpoint to OUTPUT (default mfx-model.onnx): one ONNX file, verified.
@@ -146,7 +188,12 @@ def main(
     validation = None if valid_data == "none" else valid_data
     try:
         report = export.export_onnx(
-            source, output, fold=fold, precision=precision, opset=opset, force=force,
+            source,
+            output,
+            fold=fold,
+            precision=precision,
+            opset=opset,
+            force=force,
             validation=validation,
         )
     except VerificationError as exc:

@@ -94,9 +94,7 @@ def _data_line(path: str, record: int, header: bool) -> int:
     return number
 
 
-def _parse_inline(
-    predictor: Predictor, pairs: tuple[str, ...]
-) -> tuple[np.ndarray, np.ndarray]:
+def _parse_inline(predictor: Predictor, pairs: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Split each ROW:COL at the last ':' that gives a known row and column (string ids may
     hold ':'), or at the last ':' when none does (the id is then reported unknown)."""
     rows, cols = [], []
@@ -198,37 +196,94 @@ def _emit(output: str | None, write: Callable[[IO[str]], Any]) -> Any:
 )
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.argument("pairs", nargs=-1, metavar="[ROW:COL]...")
-@click.option("-i", "--input", "input_path", type=click.Path(dir_okay=False),
-              help="File of row,col raw-id pairs (CSV/TSV, header optional; more fields ignored).")
-@click.option("--format", "format_", type=click.Choice(PAIR_FORMATS), default="auto",
-              show_default=True, help="Layout of --input; auto detects separator and header.")
-@click.option("--header/--no-header", default=None,
-              help="Force or deny a header line (default: detect).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False),
-              help="Write here (CSV, or JSON lines if it ends in .jsonl); default stdout.")
+@click.option(
+    "-i",
+    "--input",
+    "input_path",
+    type=click.Path(dir_okay=False),
+    help="File of row,col raw-id pairs (CSV/TSV, header optional; more fields ignored).",
+)
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(PAIR_FORMATS),
+    default="auto",
+    show_default=True,
+    help="Layout of --input; auto detects separator and header.",
+)
+@click.option(
+    "--header/--no-header", default=None, help="Force or deny a header line (default: detect)."
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write here (CSV, or JSON lines if it ends in .jsonl); default stdout.",
+)
 @click.option("--proba", is_flag=True, help="Add one probability column per class, p_<label>.")
-@click.option("--provider", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-              show_default=True, help="Execution provider; cuda fails if the GPU build is missing.")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="onnxruntime threads  [default: one per core]")
-@click.option("--unknown", type=click.Choice(["error", "prior"]), default="error",
-              show_default=True,
-              help="Unknown row/column ids: fail naming them, or answer with the training prior.")
-@click.option("--chunk-size", type=click.IntRange(min=1), default=DEFAULT_CHUNK_SIZE,
-              show_default=True, help="Pairs read and predicted at a time (bounds memory).")
-@click.option("--row", "row_id", type=str, default=None,
-              help="Recommend columns for this raw row id.")
-@click.option("--top-k", type=click.IntRange(min=1), default=None,
-              help="How many columns to recommend for --row  [default: 10]")
-@click.option("--by", default="expected", show_default=True,
-              help="Rank recommendations by the expected label, or by a class: P(label >= it), "
-                   "or P(label = it) for text classes.")
+@click.option(
+    "--provider",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Execution provider; cuda fails if the GPU build is missing.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="onnxruntime threads  [default: one per core]",
+)
+@click.option(
+    "--unknown",
+    type=click.Choice(["error", "prior"]),
+    default="error",
+    show_default=True,
+    help="Unknown row/column ids: fail naming them, or answer with the training prior.",
+)
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    default=DEFAULT_CHUNK_SIZE,
+    show_default=True,
+    help="Pairs read and predicted at a time (bounds memory).",
+)
+@click.option(
+    "--row", "row_id", type=str, default=None, help="Recommend columns for this raw row id."
+)
+@click.option(
+    "--top-k",
+    type=click.IntRange(min=1),
+    default=None,
+    help="How many columns to recommend for --row  [default: 10]",
+)
+@click.option(
+    "--by",
+    default="expected",
+    show_default=True,
+    help="Rank recommendations by the expected label, or by a class: P(label >= it), "
+    "or P(label = it) for text classes.",
+)
 @click.option("--exclude", default=None, help="Comma-separated column ids never to recommend.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary, only errors.")
 @boundary("mfx-predict")
 def main(
-    model, pairs, input_path, format_, header, output, proba, provider, threads, unknown,
-    chunk_size, row_id, top_k, by, exclude, quiet,
+    model,
+    pairs,
+    input_path,
+    format_,
+    header,
+    output,
+    proba,
+    provider,
+    threads,
+    unknown,
+    chunk_size,
+    row_id,
+    top_k,
+    by,
+    exclude,
+    quiet,
 ):
     """Predict labels for (row, column) pairs with an mfx ONNX model (numpy + onnxruntime).
 
@@ -275,8 +330,14 @@ def main(
 
 
 def _predict_file(
-    predictor: Predictor, path: str, format_: str, header: bool | None, chunk_size: int,
-    output: str | None, proba: bool, jsonl: bool,
+    predictor: Predictor,
+    path: str,
+    format_: str,
+    header: bool | None,
+    chunk_size: int,
+    output: str | None,
+    proba: bool,
+    jsonl: bool,
 ) -> tuple[int, int]:
     from mfx.data import iter_pairs, sniff_pairs  # pandas only for commands that read files
 
@@ -315,8 +376,13 @@ def _predict_inline(
 
 
 def _recommend(
-    predictor: Predictor, row_id: str, k: int, by: str, exclude: str | None,
-    output: str | None, jsonl: bool,
+    predictor: Predictor,
+    row_id: str,
+    k: int,
+    by: str,
+    exclude: str | None,
+    output: str | None,
+    jsonl: bool,
 ) -> None:
     row = _ids_like([row_id])
     excluded = _ids_like([t.strip() for t in exclude.split(",") if t.strip()]) if exclude else ()

@@ -80,6 +80,12 @@ _DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
     f"[default: {_DEFAULTS['patience']}]",
 )
 @click.option(
+    "--refit/--no-refit",
+    default=None,
+    help="After early stopping, retrain on training + validation data for the best epoch "
+    f"count  [default: {'refit' if _DEFAULTS['refit'] else 'no-refit'}]",
+)
+@click.option(
     "--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same weights)."
 )
 @click.option("--device", type=str, default="auto", show_default=True, help="auto, cpu or cuda.")
@@ -127,6 +133,7 @@ def main(
     weight_decay,
     l2,
     patience,
+    refit,
     seed,
     device,
     preset,
@@ -154,6 +161,7 @@ def main(
         weight_decay=weight_decay,
         l2=l2,
         patience=patience,
+        refit=refit,
     )
     settings.update({k: v for k, v in overrides.items() if v is not None})
     if patience == 0:
@@ -203,8 +211,12 @@ def main(
     valid = (
         f", valid accuracy {metrics['valid_accuracy']:.4f}" if "valid_accuracy" in metrics else ""
     )
+    refit_note = (
+        f", then refit on training + validation for {result.best_epoch}" if result.refit else ""
+    )
     say(
-        f"done: {result.epochs_run} epochs (best {result.best_epoch}) in {elapsed:.1f}s; "
+        f"done: {result.epochs_run - (result.best_epoch if result.refit else 0)} epochs "
+        f"(best {result.best_epoch}){refit_note} in {elapsed:.1f}s; "
         f"train accuracy {metrics['train_accuracy']:.4f}{valid}"
     )
     say(f"wrote {output}")

@@ -68,6 +68,11 @@ def rebuild_validation(checkpoint: Any) -> tuple[np.ndarray, np.ndarray, str] | 
     if not fraction or "valid_accuracy" not in metrics or "valid_loss" not in metrics:
         log.info("checkpoint has no validation split to rebuild")
         return None
+    if config.get("refit"):
+        # The final model also learned from the validation ratings: scoring it there would
+        # flatter it. The early-stopped model's figures are in the checkpoint's metrics.
+        log.info("validation split not rebuilt: the model was refit on it (pass --valid-data)")
+        return None
     if source == DEFAULT_SOURCE:
         data = None
     elif source and not source.startswith("builtin:") and Path(source).is_file():

@@ -116,6 +116,7 @@ def checkpoint_payload(result: Any) -> dict[str, Any]:
         "best_epoch": int(result.best_epoch),
         "epochs_run": int(result.epochs_run),
         "interrupted": bool(result.interrupted),
+        "refit": bool(getattr(result, "refit", False)),
         "source": str(result.source),
     }
 

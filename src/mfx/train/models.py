@@ -95,11 +95,19 @@ class OrdinalProduct(nn.Module):
 
     ``score = u_row . v_col + a_row + b_col``; ``P(label <= k) = sigmoid(t_k + s_row - score)``
     with increasing cut-points ``t_1 < ... < t_{c-1}`` shared by all rows and a per-row shift
-    ``s_row`` (each row keeps its own use of the scale). Class probabilities are the differences
-    of consecutive cumulative probabilities, so they are non-negative and sum to one, and a near
-    miss costs less than a far one. ``forward`` returns log-probabilities as logits, so the
-    softmax of the logits is exactly those probabilities.
+    ``s_row`` (each row keeps its own use of the scale). The class probabilities are the
+    differences of consecutive cumulative probabilities, so a near miss costs less than a far
+    one. A per-row, per-class bias ``B[row]`` is then added to their logarithm: it lets a row
+    skip labels altogether (many MovieLens users never give half stars), which no monotone
+    cumulative model can express. ``forward`` returns the normalised log-probabilities as
+    logits, so ``softmax(logits)`` is the model's distribution, non-negative and summing to one.
     """
+
+    #: Weight of the per-class row bias in :meth:`penalty`, relative to the factors'. Rows have
+    #: many ratings each, so their bias needs far less shrinkage than the factors do.
+    BIAS_PENALTY = 0.02
+    #: Weight of the scalar row and column biases and the row shift, relative to the factors'.
+    SCALAR_PENALTY = 0.1
 
     def __init__(self, n: int, d: int, h: int = 32, c: int = 6) -> None:
         super().__init__()
@@ -110,9 +118,10 @@ class OrdinalProduct(nn.Module):
         self.row_bias = nn.Embedding(n, 1)
         self.col_bias = nn.Embedding(d, 1)
         self.row_shift = nn.Embedding(n, 1)
+        self.row_class_bias = nn.Embedding(n, c)
         for table in (self.U, self.V):
             nn.init.normal_(table.weight, std=0.1)
-        for table in (self.row_bias, self.col_bias, self.row_shift):
+        for table in (self.row_bias, self.col_bias, self.row_shift, self.row_class_bias):
             nn.init.zeros_(table.weight)
         self.first_cut = nn.Parameter(torch.tensor([-(c - 2) / 2.0]))
         # Gaps between cut-points, kept positive through softplus (softplus(0.5413) = 1).
@@ -130,12 +139,19 @@ class OrdinalProduct(nn.Module):
             + self.col_bias.weight[cols]
         )
         cuts = self.cut_points().unsqueeze(0) + self.row_shift.weight[rows]
-        below = torch.sigmoid(cuts - score)
-        zeros = torch.zeros_like(score)
-        ones = torch.ones_like(score)
-        cumulative = torch.cat([zeros, below, ones], dim=1)
-        probabilities = (cumulative[:, 1:] - cumulative[:, :-1]).clamp_min(1e-7)
-        return torch.log(probabilities)
+        # P(label = k) = sigmoid(u) - sigmoid(l) for the cut-point margins l < u around class k
+        # (the outermost at -+1e4, i.e. minus and plus infinity), computed in the log domain as
+        # log sigmoid(u) + log sigmoid(-l) + log(1 - exp(l - u)): the plain difference cancels
+        # in float32 when both terms are close, and torch and onnxruntime then disagree.
+        edge = torch.full_like(score, 1e4)
+        margins = torch.cat([-edge, cuts - score, edge], dim=1)
+        lower, upper = margins[:, :-1], margins[:, 1:]
+        gap = (upper - lower).clamp_min(1e-6)
+        # log sigmoid(x) is written -softplus(-x): onnxruntime's Sigmoid is accurate only in
+        # absolute terms, so Log(Sigmoid(-16)) comes out -16.6, while its Softplus is exact.
+        softplus = nn.functional.softplus
+        log_probabilities = -softplus(-upper) - softplus(lower) + torch.log(-torch.expm1(-gap))
+        return torch.log_softmax(log_probabilities + self.row_class_bias.weight[rows], 1)
 
     def penalty(self, pairs: torch.Tensor) -> torch.Tensor:
         """Mean squared norm of the looked-up factors and offsets (per-example L2)."""
@@ -143,9 +159,13 @@ class OrdinalProduct(nn.Module):
         looked_up = (
             self.U.weight[rows].square().sum(1)
             + self.V.weight[cols].square().sum(1)
-            + self.row_bias.weight[rows].square().sum(1)
-            + self.col_bias.weight[cols].square().sum(1)
-            + self.row_shift.weight[rows].square().sum(1)
+            + self.SCALAR_PENALTY
+            * (
+                self.row_bias.weight[rows].square().sum(1)
+                + self.col_bias.weight[cols].square().sum(1)
+                + self.row_shift.weight[rows].square().sum(1)
+            )
+            + self.BIAS_PENALTY * self.row_class_bias.weight[rows].square().sum(1)
         )
         return looked_up.mean()
 

@@ -7,6 +7,7 @@ on the validation loss (restoring the best weights), and Ctrl-C handling.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -38,6 +39,7 @@ class EpochReport:
     valid_accuracy: float | None
     seconds: float
     best: bool
+    phase: str = "train"
 
 
 @dataclass
@@ -56,6 +58,7 @@ class TrainResult:
     seconds: float
     metrics: dict[str, float] = field(default_factory=dict)
     source: str = ""
+    refit: bool = False
 
 
 def resolve_device(name: str) -> torch.device:
@@ -111,9 +114,49 @@ def fit(
     previous = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True)
     try:
-        return _fit(train_data, valid_data, config, on_epoch)
+        result = _fit(train_data, valid_data, config, on_epoch)
+        if config.refit and result.valid_data is not None and not result.interrupted:
+            result = _refit(result, on_epoch)
+        return result
     finally:
         torch.use_deterministic_algorithms(previous)
+
+
+def _refit(first: TrainResult, on_epoch: Callable[[EpochReport], None] | None) -> TrainResult:
+    """Train again from scratch on training + validation data for the best epoch count.
+
+    Early stopping picked the epoch count on held-out data; the final model then learns from
+    all of it. The validation figures kept are those of the early-stopped model, measured
+    before the validation ratings were seen.
+    """
+    combined = first.train_data.concat(first.valid_data)
+    config = dataclasses.replace(
+        first.config, epochs=max(1, first.best_epoch), patience=None, refit=False
+    )
+
+    def report(epoch: EpochReport) -> None:
+        if on_epoch is not None:
+            on_epoch(dataclasses.replace(epoch, phase="refit"))
+
+    final = _fit(combined, None, config, report)
+    if final.interrupted:
+        log.warning("refit interrupted; keeping the early-stopped model")
+        return first
+    metrics = {k: v for k, v in first.metrics.items() if k.startswith("valid_")}
+    metrics.update(final.metrics)
+    history = dict(first.history)
+    history["refit_train_loss"] = final.history["train_loss"]
+    return dataclasses.replace(
+        final,
+        config=first.config,
+        valid_data=first.valid_data,
+        history=history,
+        best_epoch=first.best_epoch,
+        epochs_run=first.epochs_run + final.epochs_run,
+        seconds=first.seconds + final.seconds,
+        metrics=metrics,
+        refit=True,
+    )
 
 
 def _fit(
