@@ -36,8 +36,10 @@ class MatrixFactorization(nn.Module):
         self.classifier = nn.Linear(2 * h, c)
 
     def forward(self, pairs: torch.Tensor) -> torch.Tensor:
-        row_factors = self.U.weight[pairs[:, 0]]
-        col_factors = self.V.weight[pairs[:, 1]]
+        # self.U(idx) is self.U.weight[idx]; going through the module lets training switch the
+        # tables to sparse gradients.
+        row_factors = self.U(pairs[:, 0])
+        col_factors = self.V(pairs[:, 1])
         return self.classifier(torch.cat((row_factors, col_factors), 1))
 
     def folded_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -74,20 +76,21 @@ class BiasedProduct(nn.Module):
             nn.init.zeros_(table.weight)
 
     def forward(self, pairs: torch.Tensor) -> torch.Tensor:
-        rows, cols = pairs[:, 0], pairs[:, 1]
-        product = self.U.weight[rows] * self.V.weight[cols]
-        return self.classifier(product) + self.row_bias.weight[rows] + self.col_bias.weight[cols]
+        return self.forward_with_penalty(pairs)[0]
 
-    def penalty(self, pairs: torch.Tensor) -> torch.Tensor:
-        """Mean squared norm of the looked-up factors (per-example L2)."""
+    def forward_with_penalty(self, pairs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and the mean squared norm of the looked-up rows (per-example L2)."""
         rows, cols = pairs[:, 0], pairs[:, 1]
-        looked_up = (
-            self.U.weight[rows].square().sum(1)
-            + self.V.weight[cols].square().sum(1)
-            + self.row_bias.weight[rows].square().sum(1)
-            + self.col_bias.weight[cols].square().sum(1)
-        )
-        return looked_up.mean()
+        u, v = self.U(rows), self.V(cols)
+        row_bias, col_bias = self.row_bias(rows), self.col_bias(cols)
+        logits = self.classifier(u * v) + row_bias + col_bias
+        penalty = (
+            u.square().sum(1)
+            + v.square().sum(1)
+            + row_bias.square().sum(1)
+            + col_bias.square().sum(1)
+        ).mean()
+        return logits, penalty
 
 
 class OrdinalProduct(nn.Module):
@@ -132,13 +135,16 @@ class OrdinalProduct(nn.Module):
         return torch.cat([self.first_cut, self.first_cut + torch.cumsum(steps, 0)])
 
     def forward(self, pairs: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_penalty(pairs)[0]
+
+    def forward_with_penalty(self, pairs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probabilities (as logits) and the per-example L2 of the looked-up rows."""
         rows, cols = pairs[:, 0], pairs[:, 1]
-        score = (
-            (self.U.weight[rows] * self.V.weight[cols]).sum(1, keepdim=True)
-            + self.row_bias.weight[rows]
-            + self.col_bias.weight[cols]
-        )
-        cuts = self.cut_points().unsqueeze(0) + self.row_shift.weight[rows]
+        u, v = self.U(rows), self.V(cols)
+        row_bias, col_bias = self.row_bias(rows), self.col_bias(cols)
+        shift, class_bias = self.row_shift(rows), self.row_class_bias(rows)
+        score = (u * v).sum(1, keepdim=True) + row_bias + col_bias
+        cuts = self.cut_points().unsqueeze(0) + shift
         # P(label = k) = sigmoid(u) - sigmoid(l) for the cut-point margins l < u around class k
         # (the outermost at -+1e4, i.e. minus and plus infinity), computed in the log domain as
         # log sigmoid(u) + log sigmoid(-l) + log(1 - exp(l - u)): the plain difference cancels
@@ -151,23 +157,15 @@ class OrdinalProduct(nn.Module):
         # absolute terms, so Log(Sigmoid(-16)) comes out -16.6, while its Softplus is exact.
         softplus = nn.functional.softplus
         log_probabilities = -softplus(-upper) - softplus(lower) + torch.log(-torch.expm1(-gap))
-        return torch.log_softmax(log_probabilities + self.row_class_bias.weight[rows], 1)
-
-    def penalty(self, pairs: torch.Tensor) -> torch.Tensor:
-        """Mean squared norm of the looked-up factors and offsets (per-example L2)."""
-        rows, cols = pairs[:, 0], pairs[:, 1]
-        looked_up = (
-            self.U.weight[rows].square().sum(1)
-            + self.V.weight[cols].square().sum(1)
+        logits = torch.log_softmax(log_probabilities + class_bias, 1)
+        penalty = (
+            u.square().sum(1)
+            + v.square().sum(1)
             + self.SCALAR_PENALTY
-            * (
-                self.row_bias.weight[rows].square().sum(1)
-                + self.col_bias.weight[cols].square().sum(1)
-                + self.row_shift.weight[rows].square().sum(1)
-            )
-            + self.BIAS_PENALTY * self.row_class_bias.weight[rows].square().sum(1)
-        )
-        return looked_up.mean()
+            * (row_bias.square().sum(1) + col_bias.square().sum(1) + shift.square().sum(1))
+            + self.BIAS_PENALTY * class_bias.square().sum(1)
+        ).mean()
+        return logits, penalty
 
 
 def _concat(n_rows: int, n_cols: int, dim: int, n_classes: int) -> nn.Module:
@@ -190,12 +188,22 @@ ARCHITECTURES: dict[str, Callable[[int, int, int, int], nn.Module]] = {
 }
 
 
-def build_model(arch: str, n_rows: int, n_cols: int, dim: int, n_classes: int) -> nn.Module:
-    """Construct the registered architecture ``arch``."""
+def build_model(
+    arch: str, n_rows: int, n_cols: int, dim: int, n_classes: int, *, sparse: bool = False
+) -> nn.Module:
+    """Construct the registered architecture ``arch``.
+
+    ``sparse=True`` makes every embedding table produce sparse gradients (only the looked-up
+    rows), for :class:`torch.optim.SparseAdam`; the forward computation is the same.
+    """
     try:
         constructor = ARCHITECTURES[arch]
     except KeyError:
         raise ValueError(
             f"unknown architecture {arch!r}; choose one of {', '.join(sorted(ARCHITECTURES))}"
         ) from None
-    return constructor(n_rows, n_cols, dim, n_classes)
+    model = constructor(n_rows, n_cols, dim, n_classes)
+    for module in model.modules():
+        if isinstance(module, nn.Embedding):
+            module.sparse = sparse
+    return model

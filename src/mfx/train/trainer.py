@@ -122,6 +122,25 @@ def fit(
         torch.use_deterministic_algorithms(previous)
 
 
+def _optimizers(model: nn.Module, config: TrainConfig) -> list[torch.optim.Optimizer]:
+    """Adam; with ``sparse``, SparseAdam for the embedding tables and Adam for the rest.
+
+    SparseAdam updates only the rows a batch looked up (lazy Adam), so a step costs what the
+    batch touches rather than the size of the tables.
+    """
+    if not config.sparse:
+        return [
+            torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        ]
+    tables = [m.weight for m in model.modules() if isinstance(m, nn.Embedding)]
+    table_ids = {id(t) for t in tables}
+    rest = [p for p in model.parameters() if id(p) not in table_ids]
+    optimizers: list[torch.optim.Optimizer] = [torch.optim.SparseAdam(tables, lr=config.lr)]
+    if rest:
+        optimizers.append(torch.optim.Adam(rest, lr=config.lr, weight_decay=config.weight_decay))
+    return optimizers
+
+
 def _refit(first: TrainResult, on_epoch: Callable[[EpochReport], None] | None) -> TrainResult:
     """Train again from scratch on training + validation data for the best epoch count.
 
@@ -168,9 +187,14 @@ def _fit(
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     model = build_model(
-        config.arch, train_data.n_rows, train_data.n_cols, config.dim, len(train_data.classes)
+        config.arch,
+        train_data.n_rows,
+        train_data.n_cols,
+        config.dim,
+        len(train_data.classes),
+        sparse=config.sparse,
     ).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizers = _optimizers(model, config)
     loss_fn = nn.CrossEntropyLoss()
     pairs, labels = _tensors(train_data, device)
     valid = _tensors(valid_data, device) if valid_data is not None and len(valid_data) else None
@@ -180,7 +204,7 @@ def _fit(
     stale, epochs_run, interrupted = 0, 0, False
     started = time.perf_counter()
     n = pairs.shape[0]
-    penalise = config.l2 > 0 and hasattr(model, "penalty")
+    penalise = config.l2 > 0 and hasattr(model, "forward_with_penalty")
     model.train()
     try:
         for epoch in range(1, config.epochs + 1):
@@ -189,14 +213,18 @@ def _fit(
             total = torch.zeros((), dtype=torch.float64, device=device)
             for start in range(0, n, config.batch_size):
                 batch = order[start : start + config.batch_size]
-                optimizer.zero_grad(set_to_none=True)
+                for optimizer in optimizers:
+                    optimizer.zero_grad(set_to_none=True)
                 batch_pairs = pairs[batch]
-                loss = loss_fn(model(batch_pairs), labels[batch])
                 if penalise:
-                    (loss + config.l2 * model.penalty(batch_pairs)).backward()
+                    logits, penalty = model.forward_with_penalty(batch_pairs)
+                    loss = loss_fn(logits, labels[batch])
+                    (loss + config.l2 * penalty).backward()
                 else:
+                    loss = loss_fn(model(batch_pairs), labels[batch])
                     loss.backward()
-                optimizer.step()
+                for optimizer in optimizers:
+                    optimizer.step()
                 total += loss.detach().double() * batch.shape[0]
             epochs_run = epoch
             train_loss = float(total) / n
