@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
 
 import click
 
 from mfx.cli._common import EpochProgress, boundary, import_train, setup_logging
 from mfx.config import ARCH_NAMES, PRESETS, TrainConfig
 from mfx.data import FORMATS
+from mfx.errors import CheckpointError
 from mfx.labels import parse_classes
 
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
@@ -117,6 +119,21 @@ _DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
     default=None,
     help="Write the loss curve (loss.png) into this folder at the end.",
 )
+@click.option(
+    "--checkpoint-every",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Save a resumable checkpoint to -o every N epochs (0: only at the end).",
+)
+@click.option(
+    "--resume",
+    "resume_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Continue the interrupted run saved in this checkpoint (same data, same settings); "
+    "-o defaults to it.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress, only errors.")
 @boundary("mfx-train")
 def main(
@@ -140,6 +157,8 @@ def main(
     classes_text,
     output,
     plots_dir,
+    checkpoint_every,
+    resume_path,
     quiet,
 ):
     """Train a matrix-factorization classifier on (row, column, label) ratings.
@@ -150,43 +169,57 @@ def main(
     """
     setup_logging(quiet)
     train_module = import_train("mfx-train")
-    settings = dict(PRESETS.get(preset or "", {}))
-    overrides = dict(
-        valid_fraction=valid_fraction,
-        arch=arch,
-        dim=dim,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        weight_decay=weight_decay,
-        l2=l2,
-        patience=patience,
-        refit=refit,
-    )
-    settings.update({k: v for k, v in overrides.items() if v is not None})
-    if patience == 0:
-        settings["patience"] = None
-    try:
-        config = TrainConfig(seed=seed, device=device, **settings)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-    classes = parse_classes(classes_text) if classes_text else None
+    resume = None
+    if resume_path:
+        saved = train_module.load_resume_state(resume_path)
+        resume = saved["resume"]
+        config = TrainConfig(**saved["config"])
+        run = dict(saved.get("run", {}))
+        source = click.get_current_context().get_parameter_source("output")
+        if source is not None and source.name == "DEFAULT":
+            output = resume_path
+    else:
+        config = _config(
+            preset,
+            seed,
+            device,
+            valid_fraction=valid_fraction,
+            arch=arch,
+            dim=dim,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            weight_decay=weight_decay,
+            l2=l2,
+            patience=patience,
+            refit=refit,
+        )
+        run = {
+            "data": str(Path(data).resolve()) if data else None,
+            "format": format_,
+            "header": header,
+            "classes": parse_classes(classes_text) if classes_text else None,
+            "test": str(Path(test).resolve()) if test else None,
+            "preset": preset,
+        }
     if plots_dir:
         from mfx import plots
 
         plots.require()
-    device_used = train_module.resolve_device(device)
+    device_used = train_module.resolve_device(config.device)
     started = time.perf_counter()
     train_data, valid_data = train_module.prepare_data(
-        data,
-        format=format_,
-        header=header,
-        classes=classes,
-        test=test,
+        run["data"],
+        format=run["format"],
+        header=run["header"],
+        classes=run["classes"],
+        test=run["test"],
         valid_fraction=config.valid_fraction,
-        seed=seed,
-        report_classes=preset == "report",
+        seed=config.seed,
+        report_classes=run["preset"] == "report",
     )
+    if resume is not None:
+        _check_same_data(saved, train_data, resume_path)
     say = (lambda *_: None) if quiet else (lambda text: click.echo(text, err=True))
     say(
         f"data: {train_data.source}: {len(train_data)} training ratings"
@@ -196,11 +229,34 @@ def main(
     )
     say(f"training {config.arch} (h={config.dim}) on {device_used}")
     progress = EpochProgress(config.epochs, quiet)
+    saved_epochs: list[int] = []
+
+    def snapshot(state) -> None:
+        payload = train_module.snapshot_payload(state, train_data, config, run)
+        train_module.save_checkpoint(output, payload)
+        saved_epochs.append(int(state.resume["epoch"]))
+
     try:
-        result = train_module.fit(train_data, valid_data, config, on_epoch=progress)
+        result = train_module.fit(
+            train_data,
+            valid_data,
+            config,
+            on_epoch=progress,
+            snapshot=snapshot if checkpoint_every else None,
+            snapshot_every=max(1, checkpoint_every),
+            resume=resume,
+        )
     finally:
         progress.close()
-    train_module.save_checkpoint(output, result)
+    if result.interrupted and saved_epochs:
+        # The last snapshot holds the same best model plus the state to go on from.
+        click.echo(
+            f"interrupted: saved the best model so far (epoch {result.best_epoch}) to {output}; "
+            f"continue with: mfx-train --resume {output}",
+            err=True,
+        )
+        return
+    train_module.save_checkpoint(output, result, run)
     elapsed = time.perf_counter() - started
     metrics = result.metrics
     if result.interrupted:
@@ -221,10 +277,34 @@ def main(
     )
     say(f"wrote {output}")
     if plots_dir:
-        from pathlib import Path
-
         Path(plots_dir).mkdir(parents=True, exist_ok=True)
         say(f"wrote {plots.loss_curve(result.history, Path(plots_dir) / 'loss.png')}")
+
+
+def _config(preset: str | None, seed: int, device: str, **overrides) -> TrainConfig:
+    """The preset's settings, then every option the user gave."""
+    settings = dict(PRESETS.get(preset or "", {}))
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    if overrides.get("patience") == 0:
+        settings["patience"] = None
+    try:
+        return TrainConfig(seed=seed, device=device, **settings)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _check_same_data(saved: dict, train_data, path: str) -> None:
+    """Resuming on data that maps differently would silently train a different model."""
+    rows = saved["rows"].tolist() if hasattr(saved["rows"], "tolist") else list(saved["rows"])
+    cols = saved["cols"].tolist() if hasattr(saved["cols"], "tolist") else list(saved["cols"])
+    if (
+        rows != train_data.row_ids.to_list()
+        or cols != train_data.col_ids.to_list()
+        or list(saved["classes"]) != train_data.classes.to_list()
+    ):
+        raise CheckpointError(
+            f"{path}: the data no longer gives this run's ids and classes; cannot resume"
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover

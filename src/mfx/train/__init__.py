@@ -14,7 +14,13 @@ except ImportError as exc:  # pragma: no cover - exercised in the runtime-only e
     raise MissingDependencyError("needs PyTorch: pip install 'mfx[train]'") from exc
 
 from mfx.config import PRESETS, TrainConfig
-from mfx.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from mfx.train.checkpoint import (
+    Checkpoint,
+    load_checkpoint,
+    load_resume_state,
+    save_checkpoint,
+    snapshot_payload,
+)
 from mfx.train.models import ARCHITECTURES, MatrixFactorization, build_model
 from mfx.train.trainer import TrainResult, fit, prepare_data, resolve_device, train
 
@@ -29,7 +35,9 @@ __all__ = [
     "fit",
     "prepare_data",
     "load_checkpoint",
+    "load_resume_state",
     "resolve_device",
     "save_checkpoint",
+    "snapshot_payload",
     "train",
 ]

@@ -90,8 +90,12 @@ class Checkpoint:
         return self.col_ids.to_list()
 
 
-def checkpoint_payload(result: Any) -> dict[str, Any]:
-    """The dict that :func:`save_checkpoint` writes for a :class:`~mfx.train.TrainResult`."""
+def checkpoint_payload(result: Any, run: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The dict that :func:`save_checkpoint` writes for a :class:`~mfx.train.TrainResult`.
+
+    ``run`` records how the data was given (path, format, header, classes, test file), so
+    ``mfx-train --resume`` can read it again.
+    """
     train = result.train_data
     counts = train.class_counts().astype(np.float64)
     model = result.model
@@ -118,12 +122,74 @@ def checkpoint_payload(result: Any) -> dict[str, Any]:
         "interrupted": bool(result.interrupted),
         "refit": bool(getattr(result, "refit", False)),
         "source": str(result.source),
+        "run": dict(run or {}),
     }
 
 
-def save_checkpoint(path: str | os.PathLike[str], result: Any) -> Path:
+def snapshot_payload(
+    snapshot: Any, train_data: Any, config: Any, run: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A checkpoint of a run in progress: the best model so far plus the state to resume from.
+
+    It loads like any checkpoint (``load_checkpoint``) and is marked ``interrupted``; its
+    ``resume`` entry holds the training state for :func:`mfx.train.fit`'s ``resume``.
+    """
+    history = snapshot.resume["history"]
+    best_epoch = int(snapshot.resume["best_epoch"])
+    metrics: dict[str, float] = {}
+    if history.get("valid_loss") and best_epoch:
+        metrics["valid_loss"] = float(history["valid_loss"][best_epoch - 1])
+        metrics["valid_accuracy"] = float(history["valid_accuracy"][best_epoch - 1])
+    if snapshot.phase == "refit":
+        first = snapshot.resume["first"]
+        history, best_epoch = first["history"], int(first["best_epoch"])
+        metrics = {k: float(v) for k, v in first["metrics"].items()}
+    counts = train_data.class_counts().astype(np.float64)
+    return {
+        "mfx_checkpoint": CHECKPOINT_FORMAT,
+        "mfx_version": mfx.__version__,
+        "arch": config.arch,
+        "shape": {
+            "n_rows": train_data.n_rows,
+            "n_cols": train_data.n_cols,
+            "dim": config.dim,
+            "n_classes": len(train_data.classes),
+        },
+        "config": config.to_dict(),
+        "state_dict": snapshot.state_dict,
+        "rows": _ids_to_payload(train_data.row_ids),
+        "cols": _ids_to_payload(train_data.col_ids),
+        "classes": train_data.classes.to_list(),
+        "prior": (counts / counts.sum()).tolist(),
+        "history": {k: list(map(float, v)) for k, v in history.items()},
+        "metrics": metrics,
+        "best_epoch": best_epoch,
+        "epochs_run": int(snapshot.resume["epoch"]),
+        "interrupted": True,
+        "refit": False,
+        "source": str(train_data.source),
+        "run": dict(run or {}),
+        "resume": snapshot.resume,
+    }
+
+
+def load_resume_state(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The raw payload of a checkpoint that can be resumed; a clear error otherwise."""
+    payload = _load_payload(path)
+    if not isinstance(payload, dict) or "mfx_checkpoint" not in payload:
+        raise CheckpointError(f"{path}: not an mfx checkpoint")
+    if "resume" not in payload:
+        raise CheckpointError(
+            f"{path}: nothing to resume: this run finished (or saved no training state)"
+        )
+    return payload
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str], result: Any, run: dict[str, Any] | None = None
+) -> Path:
     """Write ``result`` (a TrainResult or a payload dict) atomically to ``path``."""
-    payload = result if isinstance(result, dict) else checkpoint_payload(result)
+    payload = result if isinstance(result, dict) else checkpoint_payload(result, run)
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
     return Path(path)

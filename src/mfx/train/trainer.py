@@ -103,23 +103,93 @@ def fit(
     valid_data: Ratings | None,
     config: TrainConfig,
     on_epoch: Callable[[EpochReport], None] | None = None,
+    *,
+    snapshot: Callable[[Snapshot], None] | None = None,
+    snapshot_every: int = 1,
+    resume: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train ``config.arch`` on ``train_data``; early-stop on ``valid_data`` when given.
 
     Same data, config and seed give bit-identical weights. Ctrl-C stops after the current batch
     and returns the best model so far with ``interrupted=True``.
+
+    Every ``snapshot_every`` epochs ``snapshot`` receives a :class:`Snapshot`: the best model so
+    far and the full training state (weights, optimizer moments, shuffling generator, early
+    stopping counters, history). Passing that state back as ``resume`` continues the run from
+    there and ends with the same weights as a run that was never interrupted. The snapshot
+    refers to the live tensors: save or copy it inside the callback.
     """
     # Multi-threaded CPU scatter-adds (the embedding gradients) otherwise sum in a varying
     # order; deterministic kernels make the same seed give bit-identical weights.
     previous = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True)
     try:
-        result = _fit(train_data, valid_data, config, on_epoch)
+        if resume is not None and resume.get("phase") == "refit":
+            first = _first_from_state(resume["first"], config, train_data, valid_data)
+            return _refit(first, on_epoch, snapshot, snapshot_every, resume)
+
+        def train_snapshot(state: dict[str, Any]) -> None:
+            if snapshot is not None:
+                snapshot(Snapshot(state["best_state"] or state["model"], state, "train"))
+
+        result = _fit(
+            train_data,
+            valid_data,
+            config,
+            on_epoch,
+            snapshot=train_snapshot if snapshot else None,
+            every=snapshot_every,
+            resume=resume,
+        )
         if config.refit and result.valid_data is not None and not result.interrupted:
-            result = _refit(result, on_epoch)
+            result = _refit(result, on_epoch, snapshot, snapshot_every, None)
         return result
     finally:
         torch.use_deterministic_algorithms(previous)
+
+
+@dataclass
+class Snapshot:
+    """What :func:`fit` hands its ``snapshot`` callback: a model to keep and the run's state."""
+
+    state_dict: dict[str, torch.Tensor]
+    resume: dict[str, Any]
+    phase: str
+
+
+def _first_summary(first: TrainResult) -> dict[str, Any]:
+    """What the refit phase needs of the first phase, as plain data (for resuming)."""
+    return {
+        "state_dict": {k: v.detach().clone() for k, v in first.model.state_dict().items()},
+        "history": first.history,
+        "metrics": first.metrics,
+        "best_epoch": first.best_epoch,
+        "epochs_run": first.epochs_run,
+        "seconds": first.seconds,
+    }
+
+
+def _first_from_state(
+    summary: dict[str, Any], config: TrainConfig, train_data: Ratings, valid_data: Ratings | None
+) -> TrainResult:
+    model = build_model(
+        config.arch, train_data.n_rows, train_data.n_cols, config.dim, len(train_data.classes)
+    )
+    model.load_state_dict(summary["state_dict"])
+    return TrainResult(
+        model=model,
+        config=config,
+        train_data=train_data,
+        valid_data=valid_data,
+        history={k: list(v) for k, v in summary["history"].items()},
+        best_epoch=int(summary["best_epoch"]),
+        epochs_run=int(summary["epochs_run"]),
+        interrupted=False,
+        device=config.device,
+        seconds=float(summary["seconds"]),
+        metrics=dict(summary["metrics"]),
+        source=train_data.source,
+    )
 
 
 def _optimizers(model: nn.Module, config: TrainConfig) -> list[torch.optim.Optimizer]:
@@ -141,7 +211,13 @@ def _optimizers(model: nn.Module, config: TrainConfig) -> list[torch.optim.Optim
     return optimizers
 
 
-def _refit(first: TrainResult, on_epoch: Callable[[EpochReport], None] | None) -> TrainResult:
+def _refit(
+    first: TrainResult,
+    on_epoch: Callable[[EpochReport], None] | None,
+    snapshot: Callable[[Snapshot], None] | None,
+    snapshot_every: int,
+    resume: dict[str, Any] | None,
+) -> TrainResult:
     """Train again from scratch on training + validation data for the best epoch count.
 
     Early stopping picked the epoch count on held-out data; the final model then learns from
@@ -152,15 +228,30 @@ def _refit(first: TrainResult, on_epoch: Callable[[EpochReport], None] | None) -
     config = dataclasses.replace(
         first.config, epochs=max(1, first.best_epoch), patience=None, refit=False
     )
+    summary = resume["first"] if resume is not None else _first_summary(first)
 
     def report(epoch: EpochReport) -> None:
         if on_epoch is not None:
             on_epoch(dataclasses.replace(epoch, phase="refit"))
 
-    final = _fit(combined, None, config, report)
+    def refit_snapshot(state: dict[str, Any]) -> None:
+        if snapshot is not None:
+            # Until the refit ends, the model to keep is the early-stopped one.
+            snapshot(Snapshot(summary["state_dict"], {**state, "first": summary}, "refit"))
+
+    final = _fit(
+        combined,
+        None,
+        config,
+        report,
+        snapshot=refit_snapshot if snapshot else None,
+        every=snapshot_every,
+        resume=resume,
+        phase="refit",
+    )
     if final.interrupted:
         log.warning("refit interrupted; keeping the early-stopped model")
-        return first
+        return dataclasses.replace(first, interrupted=True)
     metrics = {k: v for k, v in first.metrics.items() if k.startswith("valid_")}
     metrics.update(final.metrics)
     history = dict(first.history)
@@ -183,6 +274,11 @@ def _fit(
     valid_data: Ratings | None,
     config: TrainConfig,
     on_epoch: Callable[[EpochReport], None] | None,
+    *,
+    snapshot: Callable[[dict[str, Any]], None] | None = None,
+    every: int = 1,
+    resume: dict[str, Any] | None = None,
+    phase: str = "train",
 ) -> TrainResult:
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
@@ -202,12 +298,23 @@ def _fit(
     history: dict[str, list[float]] = {"train_loss": [], "valid_loss": [], "valid_accuracy": []}
     best_loss, best_epoch, best_state = math.inf, 0, None
     stale, epochs_run, interrupted = 0, 0, False
+    if resume is not None:
+        if resume.get("phase", "train") != phase:
+            raise ValueError(f"cannot resume a {resume.get('phase')!r} state in phase {phase!r}")
+        model.load_state_dict(resume["model"])
+        for optimizer, saved in zip(optimizers, resume["optimizers"], strict=True):
+            optimizer.load_state_dict(saved)
+        shuffle.set_state(resume["generator"])
+        history = {k: list(v) for k, v in resume["history"].items()}
+        best_loss, best_epoch = float(resume["best_loss"]), int(resume["best_epoch"])
+        best_state, stale = resume["best_state"], int(resume["stale"])
+        epochs_run = int(resume["epoch"])
     started = time.perf_counter()
     n = pairs.shape[0]
     penalise = config.l2 > 0 and hasattr(model, "forward_with_penalty")
     model.train()
     try:
-        for epoch in range(1, config.epochs + 1):
+        for epoch in range(epochs_run + 1, config.epochs + 1):
             epoch_start = time.perf_counter()
             order = torch.randperm(n, generator=shuffle).to(device)
             total = torch.zeros((), dtype=torch.float64, device=device)
@@ -254,7 +361,23 @@ def _fit(
                         improved,
                     )
                 )
-            if config.patience is not None and valid is not None and stale >= config.patience:
+            stop = config.patience is not None and valid is not None and stale >= config.patience
+            if snapshot is not None and epoch % every == 0 and not stop and epoch < config.epochs:
+                snapshot(
+                    {
+                        "phase": phase,
+                        "epoch": epoch,
+                        "model": model.state_dict(),
+                        "optimizers": [optimizer.state_dict() for optimizer in optimizers],
+                        "generator": shuffle.get_state(),
+                        "best_loss": best_loss,
+                        "best_epoch": best_epoch,
+                        "best_state": best_state,
+                        "stale": stale,
+                        "history": history,
+                    }
+                )
+            if stop:
                 log.info("early stop after epoch %d; best epoch %d", epoch, best_epoch)
                 break
     except KeyboardInterrupt:
