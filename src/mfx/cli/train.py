@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from mfx.cli._common import EpochProgress, boundary, import_train, setup_logging
+from mfx.cli._common import CommandError, EpochProgress, boundary, import_train, setup_logging
 from mfx.config import ARCH_NAMES, PRESETS, TrainConfig
 from mfx.data import FORMATS
 from mfx.errors import CheckpointError
@@ -134,6 +134,13 @@ _DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
     help="Continue the interrupted run saved in this checkpoint (same data, same settings); "
     "-o defaults to it.",
 )
+@click.option(
+    "--nproc",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Data-parallel workers on this machine (runs torchrun --nproc-per-node N -m mfx.train).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress, only errors.")
 @boundary("mfx-train")
 def main(
@@ -159,6 +166,7 @@ def main(
     plots_dir,
     checkpoint_every,
     resume_path,
+    nproc,
     quiet,
 ):
     """Train a matrix-factorization classifier on (row, column, label) ratings.
@@ -167,8 +175,24 @@ def main(
     trains with early stopping and writes one checkpoint (-o, default mfx-model.pt) that
     mfx-export turns into an ONNX file.
     """
-    setup_logging(quiet)
     train_module = import_train("mfx-train")
+    from mfx.train import distributed
+
+    if nproc > 1 and not distributed.launched_by_torchrun():
+        target = resume_path if resume_path and output == "mfx-model.pt" else output
+        code = _launch_workers(nproc)
+        if code != 0:
+            kept = (
+                f"the last checkpoint {target} is intact; continue with: "
+                f"mfx-train --resume {target} --nproc {nproc}"
+                if Path(target).exists()
+                else "no checkpoint was saved yet"
+            )
+            raise CommandError(f"training stopped: a worker failed (torchrun exit {code}); {kept}")
+        return
+    world = distributed.init(train_module.resolve_device(device))
+    quiet = quiet or not world.main
+    setup_logging(quiet)
     resume = None
     if resume_path:
         saved = train_module.load_resume_state(resume_path)
@@ -242,12 +266,26 @@ def main(
             valid_data,
             config,
             on_epoch=progress,
-            snapshot=snapshot if checkpoint_every else None,
+            snapshot=snapshot if checkpoint_every and world.main else None,
             snapshot_every=max(1, checkpoint_every),
             resume=resume,
+            world=world,
         )
+    except RuntimeError as exc:
+        if world.size == 1:
+            raise
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else "no answer"
+        kept = f"the last checkpoint {output} is intact; " if Path(output).exists() else ""
+        raise CommandError(
+            f"worker {world.rank} of {world.size}: another worker stopped ({first}); {kept}"
+            f"continue with: mfx-train --resume {output} --nproc {world.size}",
+            1,
+        ) from None
     finally:
         progress.close()
+    if not world.main:
+        distributed.shutdown()
+        return
     if result.interrupted and saved_epochs:
         # The last snapshot holds the same best model plus the state to go on from.
         click.echo(
@@ -257,6 +295,7 @@ def main(
         )
         return
     train_module.save_checkpoint(output, result, run)
+    distributed.shutdown()
     elapsed = time.perf_counter() - started
     metrics = result.metrics
     if result.interrupted:
@@ -279,6 +318,44 @@ def main(
     if plots_dir:
         Path(plots_dir).mkdir(parents=True, exist_ok=True)
         say(f"wrote {plots.loss_curve(result.history, Path(plots_dir) / 'loss.png')}")
+
+
+def _launch_workers(nproc: int) -> int:
+    """Run this same command in ``nproc`` workers under torchrun; return its exit code."""
+    import subprocess
+    import sys
+
+    cleaned, skip = [], False
+    for arg in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            cleaned.append(arg)
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        str(nproc),
+        "--master-addr",
+        "127.0.0.1",
+        "--master-port",
+        str(_free_port()),
+        "-m",
+        "mfx.train",
+        *cleaned,
+    ]
+    return subprocess.call(command)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _config(preset: str | None, seed: int, device: str, **overrides) -> TrainConfig:

@@ -23,6 +23,7 @@ from mfx.config import PRESETS, REPORT_CLASSES, TrainConfig
 from mfx.data import Ratings, RawRatings, read_ratings
 from mfx.errors import DeviceError
 from mfx.synthetic import planted_ratings
+from mfx.train.distributed import GradientSync, World, shard
 from mfx.train.models import build_model
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ def fit(
     snapshot: Callable[[Snapshot], None] | None = None,
     snapshot_every: int = 1,
     resume: dict[str, Any] | None = None,
+    world: World | None = None,
 ) -> TrainResult:
     """Train ``config.arch`` on ``train_data``; early-stop on ``valid_data`` when given.
 
@@ -118,6 +120,9 @@ def fit(
     stopping counters, history). Passing that state back as ``resume`` continues the run from
     there and ends with the same weights as a run that was never interrupted. The snapshot
     refers to the live tensors: save or copy it inside the callback.
+
+    ``world`` (from :func:`mfx.train.distributed.init`) trains this process's shard as one of
+    several data-parallel workers; see :mod:`mfx.train.distributed`.
     """
     # Multi-threaded CPU scatter-adds (the embedding gradients) otherwise sum in a varying
     # order; deterministic kernels make the same seed give bit-identical weights.
@@ -126,7 +131,7 @@ def fit(
     try:
         if resume is not None and resume.get("phase") == "refit":
             first = _first_from_state(resume["first"], config, train_data, valid_data)
-            return _refit(first, on_epoch, snapshot, snapshot_every, resume)
+            return _refit(first, on_epoch, snapshot, snapshot_every, resume, world)
 
         def train_snapshot(state: dict[str, Any]) -> None:
             if snapshot is not None:
@@ -217,6 +222,7 @@ def _refit(
     snapshot: Callable[[Snapshot], None] | None,
     snapshot_every: int,
     resume: dict[str, Any] | None,
+    world: World | None = None,
 ) -> TrainResult:
     """Train again from scratch on training + validation data for the best epoch count.
 
@@ -279,6 +285,7 @@ def _fit(
     every: int = 1,
     resume: dict[str, Any] | None = None,
     phase: str = "train",
+    world: World | None = None,
 ) -> TrainResult:
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
@@ -310,6 +317,15 @@ def _fit(
         best_state, stale = resume["best_state"], int(resume["stale"])
         epochs_run = int(resume["epoch"])
     started = time.perf_counter()
+    world = world or World()
+    full_pairs, full_labels = pairs, labels
+    batch_size = config.batch_size
+    if world.size > 1:
+        # Equal shards and a per-worker batch that adds up to the configured global batch.
+        mine = shard(pairs.shape[0], world).to(device)
+        pairs, labels = pairs[mine], labels[mine]
+        batch_size = max(1, config.batch_size // world.size)
+    sync = GradientSync(world)
     n = pairs.shape[0]
     penalise = config.l2 > 0 and hasattr(model, "forward_with_penalty")
     model.train()
@@ -318,8 +334,8 @@ def _fit(
             epoch_start = time.perf_counter()
             order = torch.randperm(n, generator=shuffle).to(device)
             total = torch.zeros((), dtype=torch.float64, device=device)
-            for start in range(0, n, config.batch_size):
-                batch = order[start : start + config.batch_size]
+            for start in range(0, n, batch_size):
+                batch = order[start : start + batch_size]
                 for optimizer in optimizers:
                     optimizer.zero_grad(set_to_none=True)
                 batch_pairs = pairs[batch]
@@ -330,11 +346,12 @@ def _fit(
                 else:
                     loss = loss_fn(model(batch_pairs), labels[batch])
                     loss.backward()
+                sync(model)
                 for optimizer in optimizers:
                     optimizer.step()
                 total += loss.detach().double() * batch.shape[0]
             epochs_run = epoch
-            train_loss = float(total) / n
+            train_loss = sync.mean(total, n)
             history["train_loss"].append(train_loss)
             valid_loss = valid_accuracy = None
             improved = False
@@ -387,7 +404,7 @@ def _fit(
         model.load_state_dict(best_state)
     model.eval()
     metrics: dict[str, float] = {}
-    metrics["train_loss"], metrics["train_accuracy"] = evaluate(model, pairs, labels)
+    metrics["train_loss"], metrics["train_accuracy"] = evaluate(model, full_pairs, full_labels)
     if valid is not None:
         metrics["valid_loss"], metrics["valid_accuracy"] = evaluate(model, *valid)
     return TrainResult(
