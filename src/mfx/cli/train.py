@@ -88,6 +88,12 @@ _DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
     f"count  [default: {'refit' if _DEFAULTS['refit'] else 'no-refit'}]",
 )
 @click.option(
+    "--sparse/--no-sparse",
+    default=None,
+    help="Sparse (lazy) Adam updates for the embedding tables, or dense Adam  "
+    f"[default: {'sparse' if _DEFAULTS['sparse'] else 'no-sparse'}]",
+)
+@click.option(
     "--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same weights)."
 )
 @click.option("--device", type=str, default="auto", show_default=True, help="auto, cpu or cuda.")
@@ -158,6 +164,7 @@ def main(
     l2,
     patience,
     refit,
+    sparse,
     seed,
     device,
     preset,
@@ -217,6 +224,7 @@ def main(
             l2=l2,
             patience=patience,
             refit=refit,
+            sparse=sparse,
         )
         run = {
             "data": str(Path(data).resolve()) if data else None,
