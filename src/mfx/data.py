@@ -15,8 +15,12 @@ overrides. Every problem is reported as :class:`~mfx.errors.DataError` with the 
 
 from __future__ import annotations
 
+import codecs
+import contextlib
+import csv
 import os
 import re
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from mfx.errors import DataError
-from mfx.ids import IdMap
+from mfx.ids import MAX_ID_CHARS, IdMap
 from mfx.labels import Classes
 
 #: ``--format`` choices.
@@ -63,7 +67,12 @@ _HEADER_WORDS = {
     "iid",
 }
 _SNIFF_BYTES = 1 << 16
+#: A line longer than this stops the read (checked as the bytes stream in, so the memory a
+#: file can make the reader spend does not grow with the file).
 _MAX_LINE_BYTES = 1 << 20
+_WHITESPACE_FIELD = re.compile(r'(?:"(?:[^"]|"")*"|[^\s"])+')
+_INTEGER_TEXT = r"[+-]?\d+"
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -77,8 +86,14 @@ class Layout:
     n_fields: int = 0
 
     def split(self, line: str) -> list[str]:
+        """The fields of one line; a quoted field may hold the separator."""
+        if '"' not in line:
+            return line.split() if self.sep == r"\s+" else line.split(self.sep)
         if self.sep == r"\s+":
-            return line.split()
+            return [f.strip('"').replace('""', '"') for f in _WHITESPACE_FIELD.findall(line)]
+        if len(self.sep) == 1:
+            with contextlib.suppress(csv.Error, StopIteration):
+                return next(csv.reader([line], delimiter=self.sep, quotechar='"'))
         return line.split(self.sep)
 
 
@@ -118,7 +133,12 @@ def _decode_head(path: str | os.PathLike[str], head: bytes) -> list[str]:
     return [ln for ln in lines if ln.strip()]
 
 
+_QUOTED = re.compile(r'"(?:[^"]|"")*"')
+
+
 def _sniff_sep(line: str) -> str:
+    """The separator of a first line; what sits inside a quoted field does not count."""
+    line = _QUOTED.sub("", line) if '"' in line else line
     if "::" in line:
         return "::"
     for sep in ("\t", ",", ";"):
@@ -195,28 +215,94 @@ def _sep_name(sep: str) -> str:
     return {",": "commas", "\t": "tabs", "::": "'::'", ";": "semicolons"}.get(sep, "whitespace")
 
 
-def _physical_line(path: str | os.PathLike[str], record: int, header: bool = False) -> int:
-    """1-based line number of the ``record``-th data line (blank lines and header skipped).
+def _lines(path: str | os.PathLike[str]) -> Iterator[str]:
+    """The file's lines as text, each cut at :data:`_MAX_LINE_BYTES` characters.
 
-    Only used on the error path, so a plain Python scan is fine.
+    Only used on error paths, so a plain Python scan is fine; the cut keeps a huge line from
+    being read into memory whole.
     """
-    seen = -1 if header else 0
     with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            if seen == record:
-                return number
-            seen += 1
-    return number if "number" in locals() else 1
+        while True:
+            line = fh.readline(_MAX_LINE_BYTES)
+            if not line:
+                return
+            if len(line) == _MAX_LINE_BYTES and not line.endswith(("\n", "\r")):
+                rest = line
+                while rest and not rest.endswith(("\n", "\r")):
+                    rest = fh.readline(_MAX_LINE_BYTES)
+            yield line
+
+
+def _physical_line(path: str | os.PathLike[str], record: int, header: bool = False) -> int:
+    """1-based line number of the ``record``-th data line (blank lines and header skipped)."""
+    seen = -1 if header else 0
+    number = 0
+    for number, line in enumerate(_lines(path), start=1):
+        if not line.strip():
+            continue
+        if seen == record:
+            return number
+        seen += 1
+    return max(number, 1)
 
 
 def _line_text(path: str | os.PathLike[str], number: int) -> str:
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
-        for i, line in enumerate(fh, start=1):
-            if i == number:
-                return line.rstrip("\r\n")
+    for i, line in enumerate(_lines(path), start=1):
+        if i == number:
+            return line.rstrip("\r\n")
     return ""
+
+
+def _too_long(path: str | os.PathLike[str], line: int) -> DataError:
+    return _fail(
+        path, f"line is longer than {_MAX_LINE_BYTES >> 20} MiB; this is not a ratings file", line
+    )
+
+
+class _LineGuard:
+    """A binary file for pandas' reader that stops at a line over :data:`_MAX_LINE_BYTES`.
+
+    pandas buffers a whole line (and then a whole field) however long it is; this check runs
+    on each block as it is read, so a file of one endless line costs one block of memory.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], fh: Any) -> None:
+        self.path = path
+        self._fh = fh
+        self._run = 0  # bytes since the last line break
+        self._breaks = 0  # line feeds so far, for the line number
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0 or size > _MAX_LINE_BYTES:
+            size = _MAX_LINE_BYTES
+        block = self._fh.read(size)
+        last = max(block.rfind(b"\n"), block.rfind(b"\r"))
+        if last < 0:
+            self._run += len(block)
+        else:
+            cuts = [k for k in (block.find(b"\n"), block.find(b"\r")) if k >= 0]
+            if self._run + min(cuts) > _MAX_LINE_BYTES:
+                raise _too_long(self.path, self._breaks + 1)
+            self._breaks += block.count(b"\n")
+            self._run = len(block) - last - 1
+        if self._run > _MAX_LINE_BYTES:
+            raise _too_long(self.path, self._breaks + 1)
+        return block
+
+    def readable(self) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[bytes]:  # pandas' file-like test; it only calls read()
+        return iter(self._fh)
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> _LineGuard:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _pandas():
@@ -227,14 +313,31 @@ def _pandas():
     return pd
 
 
-def _read_csv_options(layout: Layout, usecols: Sequence[int] | None) -> dict[str, Any]:
+#: pandas' default missing-value spellings. They mark a missing *label*; in an id column they
+#: are ordinary text ("NA" is Namibia, "null" a user name), so only an empty field is missing.
+_MISSING_LABELS = [
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+    "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+]
+
+
+def _read_csv_options(
+    layout: Layout, usecols: Sequence[int] | None, label: int | None = 2
+) -> dict[str, Any]:
+    """Options for pandas' C reader; ``label`` is the field holding labels (None: no labels)."""
     sep = layout.sep
     cols = None if usecols is None else list(usecols)
+    step = 1
     if sep == "::":
         # The C reader takes one-character separators only; 'a::b::c' split on ':' is
         # 'a', '', 'b', '', 'c', so field k is column 2k.
         sep = ":"
+        step = 2
         cols = [2 * c for c in cols] if cols is not None else None
+    width = step * (max(layout.n_fields, 3) - 1) + 1
+    missing: dict[int, list[str]] = {k: [""] for k in range(width)}
+    if label is not None:
+        missing[step * label] = _MISSING_LABELS
     return dict(
         sep=sep,
         header=0 if layout.header else None,
@@ -243,6 +346,8 @@ def _read_csv_options(layout: Layout, usecols: Sequence[int] | None) -> dict[str
         encoding="utf-8-sig",
         skip_blank_lines=True,
         on_bad_lines="error",
+        keep_default_na=False,
+        na_values=missing,
     )
 
 
@@ -260,19 +365,53 @@ def _translate_parser_error(layout: Layout, exc: Exception) -> DataError:
             line,
         )
     if isinstance(exc, UnicodeDecodeError):
-        return _fail(layout.path, "is not UTF-8 text (binary or another encoding)")
+        return _fail(
+            layout.path,
+            "not UTF-8 text (binary, or another encoding: save the file as UTF-8)",
+            _bad_utf8_line(layout),
+        )
     return _fail(layout.path, f"cannot parse: {text}")
 
 
-def _read_frame(layout: Layout, usecols: Sequence[int] | None, chunksize: int | None = None):
+def _bad_utf8_line(layout: Layout) -> int | None:
+    """Line of the first byte that is not UTF-8 (error path: one pass in blocks)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines = 1
+    with open(layout.path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                # The decoder may hold up to 3 bytes of the previous block; close enough.
+                return lines + block.count(b"\n", 0, max(exc.start, 0))
+            lines += block.count(b"\n")
+    return None
+
+
+def _read_frame(
+    layout: Layout, usecols: Sequence[int] | None, chunksize: int | None = None, fh: Any = None
+):
+    """pandas' C reader over ``fh`` (a :class:`_LineGuard`); errors become DataError."""
     pd = _pandas()
-    options = _read_csv_options(layout, usecols)
+    options = _read_csv_options(layout, usecols, None if layout.kind == "pairs" else 2)
+    own = fh is None
+    if own:
+        fh = _LineGuard(layout.path, open(layout.path, "rb"))
     try:
-        return pd.read_csv(layout.path, chunksize=chunksize, **options)
+        with warnings.catch_warnings():
+            # A column of numbers and text makes pandas warn; the id and label checks then
+            # report the line, so the warning would only be a second, vaguer message.
+            warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+            return pd.read_csv(fh, chunksize=chunksize, **options)
+    except DataError:
+        raise
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise _translate_parser_error(layout, exc) from None
     except pd.errors.EmptyDataError:
         raise _fail(layout.path, "file is empty; expected lines of row, column, label") from None
+    finally:
+        if own:
+            fh.close()
 
 
 @dataclass
@@ -297,11 +436,26 @@ class RawRatings:
         return _physical_line(self.layout.path, position, self.layout.header)
 
 
-def _id_column(values: Any, layout: Layout, what: str, offset: int = 0) -> np.ndarray:
-    """Validated raw ids from one parsed column: int64 or str."""
+def _id_column(
+    values: Any, layout: Layout, what: str, offset: int = 0, mixed: bool = False
+) -> np.ndarray:
+    """Validated raw ids from one parsed column: int64 or str.
+
+    ``mixed=False`` (ratings) refuses a column whose first id is an integer and a later one is
+    not: that is a damaged line far more often than a file of text ids. ``mixed=True``
+    (pairs to predict) keeps such a column as text; the model then says which ids it knows.
+    """
     arr = np.asarray(values)
-    if arr.dtype.kind in "iu":
+    if arr.dtype.kind == "i":
         return arr.astype(np.int64, copy=False)
+    if arr.dtype.kind == "u":
+        # pandas reads 2**63 .. 2**64-1 as uint64; a cast would wrap them to negative ids.
+        big = np.flatnonzero(arr > np.uint64(_INT64_MAX))
+        if big.size == 0:
+            return arr.astype(np.int64)
+        if mixed:
+            return arr.astype(str)  # kept as written; the model says whether it knows it
+        raise _bad_record(layout, offset + int(big[0]), _outside_int64(what, int(arr[big[0]])))
     if arr.dtype.kind == "f":
         bad = np.flatnonzero(~np.isfinite(arr) | (arr != np.round(arr)))
         if bad.size:
@@ -310,6 +464,17 @@ def _id_column(values: Any, layout: Layout, what: str, offset: int = 0) -> np.nd
             raise _bad_record(
                 layout, offset + k, f"{what} id is {shown}; ids must be integers or text"
             )
+        # Beyond 2**53 a float no longer holds every integer: the id read may not be the one
+        # written (and beyond 2**63 the cast to int64 is undefined).
+        inexact = np.flatnonzero(np.abs(arr) > 2.0**53)
+        if inexact.size:
+            k = int(inexact[0])
+            raise _bad_record(
+                layout,
+                offset + k,
+                f"{what} id {float(arr[k])!r} is too large to be read exactly in this form; "
+                "write ids as plain integers",
+            )
         return arr.astype(np.int64)
     # Text (or a mix of numbers and text): every id is kept as its text, stripped.
     pd = _pandas()
@@ -317,11 +482,46 @@ def _id_column(values: Any, layout: Layout, what: str, offset: int = 0) -> np.nd
     missing = series.isna().to_numpy()
     if missing.any():
         raise _bad_record(layout, offset + int(np.flatnonzero(missing)[0]), f"empty {what} id")
-    text = series.astype(str).str.strip().to_numpy(dtype=str)
-    empty = text == ""
+    text = series.astype(str).str.strip()
+    _check_lengths(text, layout, offset, f"{what} id")
+    if not mixed and len(text):
+        integer = text.str.fullmatch(_INTEGER_TEXT).to_numpy(dtype=bool)
+        if integer.all():
+            # Integers pandas did not convert: beyond int64, or digits of another script.
+            numbers = [int(t) for t in text.tolist()]
+            k = next((i for i, v in enumerate(numbers) if not _INT64_MIN <= v <= _INT64_MAX), -1)
+            if k >= 0:
+                raise _bad_record(layout, offset + k, _outside_int64(what, numbers[k]))
+            return np.asarray(numbers, dtype=np.int64)
+        if integer[0]:
+            k = int(np.flatnonzero(~integer)[0])
+            raise _bad_record(
+                layout,
+                offset + k,
+                f"{what} id {text.iloc[k]!r} is not a number, unlike the first {what} id "
+                f"{text.iloc[0]!r}; {what} ids must be all integers or all text",
+            )
+    out = text.to_numpy(dtype=str)
+    empty = out == ""
     if empty.any():
         raise _bad_record(layout, offset + int(np.flatnonzero(empty)[0]), f"empty {what} id")
-    return text
+    return out
+
+
+def _outside_int64(what: str, value: int) -> str:
+    return f"{what} id {value} is out of range: integer ids must fit in 64 bits"
+
+
+def _check_lengths(text: Any, layout: Layout, offset: int, what: str) -> None:
+    """Refuse a text field over :data:`MAX_ID_CHARS` before it sets a numpy array's width."""
+    lengths = text.str.len().to_numpy()
+    if lengths.size and int(lengths.max()) > MAX_ID_CHARS:
+        k = int(np.argmax(lengths > MAX_ID_CHARS))
+        raise _bad_record(
+            layout,
+            offset + k,
+            f"{what} is {int(lengths[k]):,} characters long; at most {MAX_ID_CHARS:,} are allowed",
+        )
 
 
 def _label_column(values: Any, layout: Layout, offset: int = 0) -> np.ndarray:
@@ -343,6 +543,7 @@ def _label_column(values: Any, layout: Layout, offset: int = 0) -> np.ndarray:
     if missing.any():
         raise _bad_record(layout, offset + int(np.flatnonzero(missing)[0]), "empty label")
     text = series.astype(str).str.strip()
+    _check_lengths(text, layout, offset, "label")
     numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
     is_number = ~np.isnan(numbers)
     if is_number.all():
@@ -444,16 +645,25 @@ def iter_pairs(
     """
     layout = sniff_pairs(path, format, header)
     offset = 0
-    reader = _read_frame(layout, (0, 1), chunksize=chunksize)
     pd = _pandas()
-    try:
-        for chunk in reader:
-            rows = _id_column(chunk.iloc[:, 0].to_numpy(), layout, "row", offset)
-            cols = _id_column(chunk.iloc[:, 1].to_numpy(), layout, "column", offset)
+    with _LineGuard(layout.path, open(layout.path, "rb")) as fh:
+        reader = _read_frame(layout, (0, 1), chunksize=chunksize, fh=fh)
+        chunks = iter(reader)
+        while True:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+                    chunk = next(chunks)
+            except StopIteration:
+                break
+            except DataError:
+                raise
+            except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+                raise _translate_parser_error(layout, exc) from None
+            rows = _id_column(chunk.iloc[:, 0].to_numpy(), layout, "row", offset, mixed=True)
+            cols = _id_column(chunk.iloc[:, 1].to_numpy(), layout, "column", offset, mixed=True)
             offset += len(chunk)
             yield rows, cols
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise _translate_parser_error(layout, exc) from None
     if offset == 0:
         raise _fail(path, "has no pairs; expected lines of row, column")
 
@@ -522,11 +732,12 @@ def _read_npy_matrix(layout: Layout) -> RawRatings:
 def _read_text_matrix(layout: Layout) -> RawRatings:
     """A dense matrix of numbers; empty or NaN cells are unknown. Ragged rows are refused."""
     widths: list[tuple[int, int]] = []
-    with open(layout.path, encoding="utf-8-sig", errors="replace", newline="") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            widths.append((number, len(layout.split(line.rstrip("\r\n")))))
+    for number, line in enumerate(_lines(layout.path), start=1):
+        if len(line) == _MAX_LINE_BYTES and not line.endswith(("\n", "\r")):
+            raise _too_long(layout.path, number)
+        if not line.strip():
+            continue
+        widths.append((number, len(layout.split(line.rstrip("\r\n")))))
     if not widths:
         raise _fail(layout.path, "file is empty; expected a matrix of numbers")
     width = widths[0][1]
@@ -539,20 +750,24 @@ def _read_text_matrix(layout: Layout) -> RawRatings:
             )
     pd = _pandas()
     try:
-        frame = pd.read_csv(
-            layout.path,
-            sep=":" if layout.sep == "::" else layout.sep,
-            header=None,
-            engine="c",
-            encoding="utf-8-sig",
-            skip_blank_lines=True,
-            skipinitialspace=True,
-        )
+        with _LineGuard(layout.path, open(layout.path, "rb")) as fh:
+            frame = pd.read_csv(
+                fh,
+                sep=":" if layout.sep == "::" else layout.sep,
+                header=None,
+                engine="c",
+                encoding="utf-8-sig",
+                skip_blank_lines=True,
+                skipinitialspace=True,
+            )
+    except DataError:
+        raise
     except (pd.errors.ParserError, ValueError) as exc:
         raise _translate_parser_error(layout, exc) from None
     for k in range(frame.shape[1]):
         column = frame.iloc[:, k]
-        if column.dtype == object:
+        # Not `dtype == object`: pandas 3 gives text columns its own "str" dtype.
+        if not pd.api.types.is_numeric_dtype(column.dtype):
             numbers = pd.to_numeric(column, errors="coerce")
             bad = numbers.isna() & column.notna()
             if bad.any():
@@ -640,8 +855,10 @@ class Ratings:
         if count and unknown == "error":
             first = np.flatnonzero(unseen)[:3]
             shown = ", ".join(f"({_plain(raw.rows[k])!r}, {_plain(raw.cols[k])!r})" for k in first)
+            line = raw.line_of(int(first[0]))
+            where = f"{raw.source}: line {line}: " if line is not None else f"{raw.source}: "
             raise DataError(
-                f"{raw.source}: {count} rating(s) have a row or column id not in the training "
+                f"{where}{count} rating(s) have a row or column id not in the training "
                 f"data, first {shown}; pass --unknown drop to leave them out"
             )
         keep = ~unseen

@@ -14,6 +14,13 @@ import numpy as np
 
 from mfx.errors import DataError, UnknownIdError
 
+#: Longest text id, in characters. numpy holds text ids at the width of the longest (4 bytes a
+#: character, for every entry), so one absurd id would multiply the memory of a whole column;
+#: the readers and the model loader refuse longer ones.
+MAX_ID_CHARS = 1024
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
 #: A dense id -> index table is built when the id range is at most this many slots ...
 _DENSE_MAX_SLOTS = 1 << 25
 #: ... and at most this many times the number of ids.
@@ -119,8 +126,13 @@ class IdMap:
         """Raw ids in index order, as JSON-friendly Python values."""
         return self.ids.tolist()
 
-    def _coerce(self, raw: np.ndarray) -> np.ndarray:
-        """Raw ids as this map's dtype; ``ValueError`` names a value that cannot be an id."""
+    def _coerce(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Raw ids as this map's dtype, and a mask of those that can be ids at all (None: all).
+
+        Text that is not an integer, or an integer outside int64, cannot be an id of an integer
+        map: it is unknown (not an error), like any other id the map does not hold.
+        ``ValueError`` names a value that cannot be an id of any map (NaN, 2.5).
+        """
         if self.kind == "str":
             if raw.dtype.kind == "f":
                 bad = np.flatnonzero(~np.isfinite(raw) | (raw != np.round(raw)))
@@ -130,9 +142,12 @@ class IdMap:
                         f"{self.axis} id at position {i} is {raw[i].item()!r}, not an id"
                     )
                 raw = raw.astype(np.int64)
-            return raw.astype(str)
+            return raw.astype(str), None
         if _is_integer_array(raw):
-            return raw.astype(np.int64, copy=False)
+            if raw.dtype == np.uint64 and raw.size and int(raw.max()) > _INT64_MAX:
+                fits = raw <= np.uint64(_INT64_MAX)
+                return np.where(fits, raw, 0).astype(np.int64), fits
+            return raw.astype(np.int64, copy=False), None
         if raw.dtype.kind == "f":
             bad = np.flatnonzero(~np.isfinite(raw) | (raw != np.round(raw)))
             if bad.size:
@@ -140,42 +155,40 @@ class IdMap:
                 raise ValueError(
                     f"{self.axis} id at position {i} is {raw[i].item()!r}; ids must be integers"
                 )
-            return raw.astype(np.int64)
+            # Casting a float outside int64 is undefined (it often gives int64's minimum).
+            fits = (raw >= -(2.0**63)) & (raw < 2.0**63)
+            if not fits.all():
+                return np.where(fits, raw, 0).astype(np.int64), fits
+            return raw.astype(np.int64), None
         if raw.dtype.kind in "US" or raw.dtype == object:
-            text = raw.astype(str)
-            stripped = np.char.strip(text)
-            ok = np.char.isdigit(np.char.lstrip(stripped, "-+"))
-            out = np.full(text.shape, np.iinfo(np.int64).min, dtype=np.int64)
-            if ok.any():
-                out[ok] = stripped[ok].astype(np.int64)
-            if not ok.all():
-                i = int(np.flatnonzero(~ok)[0])
-                raise UnknownIdError(
-                    f"{self.axis} id {text[i]!r} (position {i}) is not part of the training data"
-                )
-            return out
+            return _text_as_int64(_as_text(raw))
         raise ValueError(f"{self.axis} ids must be integers or strings, got dtype {raw.dtype}")
 
     def lookup(self, raw: Any) -> np.ndarray:
         """Indices of raw ids, ``-1`` where an id is unknown. Shape follows ``raw``."""
         arr = np.asarray(raw)
-        values = self._coerce(arr.reshape(-1))
+        values, fits = self._coerce(arr.reshape(-1))
+        out = self._find(values)
+        if fits is not None:
+            out[~fits] = -1
+        return out.reshape(arr.shape)
+
+    def _find(self, values: np.ndarray) -> np.ndarray:
         if self.ids.size == 0:
-            return np.full(values.shape, -1, dtype=np.int64).reshape(arr.shape)
+            return np.full(values.shape, -1, dtype=np.int64)
         if self._dense is not None:
             lo, table = self._dense
             if values.size and int(values.min()) >= lo and int(values.max()) - lo < table.size:
                 # Common case, every id in range: one gather, no masks.
-                return np.take(table, values - lo).astype(np.int64).reshape(arr.shape)
-            offsets = values - lo
-            inside = (offsets >= 0) & (offsets < table.size)
+                return np.take(table, values - lo).astype(np.int64)
+            # Subtracting could wrap around int64 for ids far below lo; compare first.
+            inside = (values >= lo) & (values < lo + table.size)
             out = np.full(values.shape, -1, dtype=np.int64)
-            out[inside] = table[offsets[inside]]
-            return out.reshape(arr.shape)
+            out[inside] = table[values[inside] - lo]
+            return out
         pos = np.searchsorted(self.ids, values)
         pos = np.minimum(pos, self.ids.size - 1)
-        out = np.where(self.ids[pos] == values, pos, -1).astype(np.int64)
-        return out.reshape(arr.shape)
+        return np.where(self.ids[pos] == values, pos, -1).astype(np.int64)
 
     def index(self, raw: Any) -> np.ndarray:
         """Indices of raw ids; ``UnknownIdError`` names the first unknown one."""
@@ -190,6 +203,32 @@ class IdMap:
                 f"{missing.size} {self.axis} id(s) not part of the training data: {shown}{more}"
             )
         return out
+
+
+def _as_text(raw: np.ndarray) -> np.ndarray:
+    """A str array of ``raw`` (bytes decoded as UTF-8, undecodable ones replaced)."""
+    if raw.dtype.kind == "S":
+        return np.char.decode(raw, "utf-8", errors="replace")
+    return raw.astype(str)
+
+
+def _text_as_int64(text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Integers written as text (' 31', '+5', '-7'), and which entries were such integers."""
+    stripped = np.char.strip(text)
+    body = np.char.lstrip(stripped, "+-")
+    length = np.char.str_len(body)
+    ok = (np.char.str_len(stripped) - length <= 1) & (length > 0) & np.char.isdecimal(body)
+    out = np.zeros(text.shape, dtype=np.int64)
+    short = ok & (length <= 18)  # 18 digits always fit in int64
+    if short.any():
+        out[short] = stripped[short].astype(np.int64)
+    for i in np.flatnonzero(ok & ~short).tolist():
+        number = int(stripped[i])
+        if _INT64_MIN <= number <= _INT64_MAX:
+            out[i] = number
+        else:
+            ok[i] = False
+    return out, ok
 
 
 def _py(value: Any) -> Any:

@@ -7,6 +7,7 @@ that sorted list, which is also the order of the model's logits.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +61,13 @@ class Classes:
                 f"need at least two distinct classes, found {len(self.values)}: "
                 f"{list(self.values)}; a classifier cannot learn from one label"
             )
+        seen: set[Any] = set()
+        for value in self.values:
+            if isinstance(value, float) and not math.isfinite(value):
+                raise DataError(f"class {value!r} is not a finite number")
+            if value in seen:
+                raise DataError(f"class {value!r} is listed twice")
+            seen.add(value)
 
     @property
     def numeric(self) -> bool:

@@ -8,9 +8,16 @@ from pathlib import Path
 import click
 
 from mfx._files import atomic_path
-from mfx.cli._common import boundary, setup_logging
+from mfx.cli._common import EXIT_BAD_INPUT, CommandError, boundary, setup_logging
 from mfx.data import FORMATS
 from mfx.evaluation import UNKNOWN_POLICIES, evaluate_model
+
+
+def check_output_folder(path: str) -> None:
+    """Refuse an output whose folder is missing before any work (and any output) is done."""
+    folder = Path(path).parent
+    if not folder.is_dir():
+        raise CommandError(f"{path}: the folder {folder} does not exist", EXIT_BAD_INPUT)
 
 
 def write_plots(evaluation, folder: Path, history=None) -> list[Path]:
@@ -81,6 +88,8 @@ def main(model, data, format_, header, json_path, plots_dir, unknown, provider):
     torch. Both give the same figures for the same model.
     """
     setup_logging(False)
+    if json_path:
+        check_output_folder(json_path)
     if plots_dir:
         from mfx import plots
 

@@ -7,6 +7,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import IO, Any
 
 import click
@@ -309,6 +310,10 @@ def main(
     elif exclude is not None:
         raise click.UsageError("--exclude goes with --row/--top-k")
 
+    if output is not None and not Path(output).parent.is_dir():
+        raise CommandError(
+            f"{output}: the folder {Path(output).parent} does not exist", EXIT_BAD_INPUT
+        )
     predictor = Predictor(
         model, providers=provider, threads=threads, unknown=unknown, chunk_size=chunk_size
     )

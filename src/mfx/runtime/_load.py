@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,15 @@ def _check_location(path: Path, tensor: str, location: str | None) -> None:
         raise ModelFormatError(
             f"{where}: external data {location!r} resolves to {target}, outside the model's "
             "folder; refusing to load it"
+        )
+    try:
+        mode = target.stat().st_mode
+    except OSError:
+        return  # missing: onnxruntime reports it
+    # A FIFO would block onnxruntime's open() forever, a device would feed it endless bytes.
+    if not stat.S_ISREG(mode):
+        raise ModelFormatError(
+            f"{where}: external data {location!r} is not a regular file; refusing to load it"
         )
 
 
@@ -213,7 +223,7 @@ def load_model(
         raise ModelFormatError(f"{model_path}: not an ONNX model (no graph found)")
     for ref in scan.external:
         _check_location(model_path, ref.tensor, ref.location)
-    info = decode_metadata(scan.metadata, where=str(model_path))
+    info = decode_metadata(scan.metadata, where=str(model_path), file_bytes=len(data))
     # With external data onnxruntime must resolve file names beside the model, so it opens the
     # (checked) path; otherwise it gets the bytes already read and checked.
     source: Any = str(model_path) if scan.external else data

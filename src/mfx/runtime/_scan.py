@@ -104,7 +104,8 @@ def _fields(buf: bytes, start: int, end: int):
 
 def _text(buf: bytes, span: tuple[int, int]) -> str:
     try:
-        return buf[span[0] : span[1]].decode("utf-8")
+        # Decoded from a view: a large value is not first copied out of the file's bytes.
+        return str(memoryview(buf)[span[0] : span[1]], "utf-8")
     except UnicodeDecodeError:
         raise ScanError(f"invalid UTF-8 text at byte {span[0]}") from None
 
