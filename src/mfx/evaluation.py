@@ -226,8 +226,10 @@ def evaluate_model(
     if n_unknown and unknown == "error":
         first = np.flatnonzero(unseen)[:3]
         shown = ", ".join(f"({_plain(raw.rows[k])!r}, {_plain(raw.cols[k])!r})" for k in first)
+        line = raw.line_of(int(first[0]))
+        where = f"{data}: line {line}: " if line is not None else f"{data}: "
         raise DataError(
-            f"{data}: {n_unknown} of {len(raw)} pair(s) have a row or column id not in the "
+            f"{where}{n_unknown} of {len(raw)} pair(s) have a row or column id not in the "
             f"training data, first {shown}; pass --unknown prior or --unknown drop"
         )
     known = ~unseen

@@ -62,8 +62,8 @@ def test_unknown_ids_error_by_default(models):
     )
     assert result.exit_code == 2
     assert result.output == (
-        f"Error: {models / 'unknown.csv'}: 2 of 7 pair(s) have a row or column id not in the "
-        "training data, first (999, 0), (0, 777); pass --unknown prior or --unknown drop\n"
+        f"Error: {models / 'unknown.csv'}: line 6: 2 of 7 pair(s) have a row or column id not in "
+        "the training data, first (999, 0), (0, 777); pass --unknown prior or --unknown drop\n"
     )
 
 
