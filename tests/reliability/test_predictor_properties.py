@@ -227,12 +227,6 @@ def test_any_input_predicts_correctly_or_raises(predictors, spec, policy):
         assert matched, f"pair {k}: {proba[k]} / {labels[k]} is none of {choices}"
 
 
-@pytest.mark.xfail(
-    reason="found by the property above: predictor.py at b6acce1 casts float ids to int64 "
-    "before checking their range (9.3e18 gives numpy's undefined cast and a RuntimeWarning); "
-    "fixed in the runtime work in progress, drop this marker once that is committed",
-    strict=False,
-)
 def test_float_id_beyond_int64_is_unknown(predictors):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
