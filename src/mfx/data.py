@@ -842,21 +842,10 @@ class Ratings:
         """
         if unknown not in ("error", "drop"):
             raise ValueError("unknown must be 'error' or 'drop'")
-        try:
-            _, labels = Classes.fit(raw.labels, self.classes.to_list())
-        except DataError as exc:
-            position = getattr(exc, "position", None)
-            line = raw.line_of(position) if position is not None else None
-            raise _fail(raw.source, str(exc), line) from None
-        rows = self.row_ids.lookup(raw.rows)
-        cols = self.col_ids.lookup(raw.cols)
-        unseen = (rows < 0) | (cols < 0)
+        rows, cols, labels, unseen = map_raw(raw, self.row_ids, self.col_ids, self.classes)
         count = int(unseen.sum())
         if count and unknown == "error":
-            first = np.flatnonzero(unseen)[:3]
-            shown = ", ".join(f"({_plain(raw.rows[k])!r}, {_plain(raw.cols[k])!r})" for k in first)
-            line = raw.line_of(int(first[0]))
-            where = f"{raw.source}: line {line}: " if line is not None else f"{raw.source}: "
+            where, shown = describe_unseen(raw, unseen)
             raise DataError(
                 f"{where}{count} rating(s) have a row or column id not in the training "
                 f"data, first {shown}; pass --unknown drop to leave them out"
@@ -916,6 +905,34 @@ class Ratings:
 
     def class_counts(self) -> np.ndarray:
         return np.bincount(self.labels, minlength=len(self.classes))
+
+
+def map_raw(
+    raw: RawRatings, row_ids: IdMap, col_ids: IdMap, classes: Classes
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``raw`` as row, column and class indices under existing maps, plus an unseen-id mask.
+
+    A label outside ``classes`` is a :class:`DataError` naming its line; a pair whose row or
+    column id is not in the maps gets index -1 and ``True`` in the mask.
+    """
+    try:
+        _, labels = Classes.fit(raw.labels, classes.to_list())
+    except DataError as exc:
+        position = getattr(exc, "position", None)
+        line = raw.line_of(position) if position is not None else None
+        raise _fail(raw.source, str(exc), line) from None
+    rows = row_ids.lookup(raw.rows)
+    cols = col_ids.lookup(raw.cols)
+    return rows, cols, labels, (rows < 0) | (cols < 0)
+
+
+def describe_unseen(raw: RawRatings, unseen: np.ndarray) -> tuple[str, str]:
+    """``"file: line N: "`` of the first unseen pair and the first few pairs, for messages."""
+    first = np.flatnonzero(unseen)[:3]
+    shown = ", ".join(f"({_plain(raw.rows[k])!r}, {_plain(raw.cols[k])!r})" for k in first)
+    line = raw.line_of(int(first[0]))
+    where = f"{raw.source}: line {line}: " if line is not None else f"{raw.source}: "
+    return where, shown
 
 
 def _plain(value: Any) -> Any:

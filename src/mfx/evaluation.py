@@ -207,27 +207,16 @@ def evaluate_model(
     ``unknown``: ``"error"`` refuses them (naming how many and the first few), ``"prior"``
     predicts the training class frequencies for them, ``"drop"`` leaves them out.
     """
-    from mfx.data import _fail, read_ratings
+    from mfx.data import describe_unseen, map_raw, read_ratings
 
     if unknown not in UNKNOWN_POLICIES:
         raise ValueError(f"unknown must be one of {', '.join(UNKNOWN_POLICIES)}")
     scorer = _scorer(model, providers)
     raw = read_ratings(data, format, header)
-    try:
-        _, true_index = Classes.fit(raw.labels, scorer.classes.to_list())
-    except DataError as exc:
-        position = getattr(exc, "position", None)
-        line = raw.line_of(position) if position is not None else None
-        raise _fail(data, str(exc), line) from None
-    rows = scorer.row_ids.lookup(raw.rows)
-    cols = scorer.col_ids.lookup(raw.cols)
-    unseen = (rows < 0) | (cols < 0)
+    rows, cols, true_index, unseen = map_raw(raw, scorer.row_ids, scorer.col_ids, scorer.classes)
     n_unknown = int(unseen.sum())
     if n_unknown and unknown == "error":
-        first = np.flatnonzero(unseen)[:3]
-        shown = ", ".join(f"({_plain(raw.rows[k])!r}, {_plain(raw.cols[k])!r})" for k in first)
-        line = raw.line_of(int(first[0]))
-        where = f"{data}: line {line}: " if line is not None else f"{data}: "
+        where, shown = describe_unseen(raw, unseen)
         raise DataError(
             f"{where}{n_unknown} of {len(raw)} pair(s) have a row or column id not in the "
             f"training data, first {shown}; pass --unknown prior or --unknown drop"
@@ -258,10 +247,6 @@ class _Scorer:
     prior: np.ndarray
     predict_proba: Any
     history: dict[str, list[float]] | None = None
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _scorer(model: str | os.PathLike[str], providers: Any) -> _Scorer:
