@@ -90,40 +90,67 @@ class Checkpoint:
         return self.col_ids.to_list()
 
 
+def _payload(
+    config: Any,
+    train: Any,
+    state_dict: dict[str, torch.Tensor],
+    history: dict[str, list[float]],
+    metrics: dict[str, float],
+    *,
+    best_epoch: int,
+    epochs_run: int,
+    interrupted: bool,
+    refit: bool,
+    run: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The checkpoint layout (see the module docstring) for a model trained on ``train``."""
+    counts = train.class_counts().astype(np.float64)
+    return {
+        "mfx_checkpoint": CHECKPOINT_FORMAT,
+        "mfx_version": mfx.__version__,
+        "arch": config.arch,
+        "shape": {
+            "n_rows": train.n_rows,
+            "n_cols": train.n_cols,
+            "dim": config.dim,
+            "n_classes": len(train.classes),
+        },
+        "config": config.to_dict(),
+        "state_dict": state_dict,
+        "rows": _ids_to_payload(train.row_ids),
+        "cols": _ids_to_payload(train.col_ids),
+        "classes": train.classes.to_list(),
+        "prior": (counts / counts.sum()).tolist(),
+        "history": {k: list(map(float, v)) for k, v in history.items()},
+        "metrics": {k: float(v) for k, v in metrics.items()},
+        "best_epoch": int(best_epoch),
+        "epochs_run": int(epochs_run),
+        "interrupted": bool(interrupted),
+        "refit": bool(refit),
+        "source": str(train.source),
+        "run": dict(run or {}),
+    }
+
+
 def checkpoint_payload(result: Any, run: dict[str, Any] | None = None) -> dict[str, Any]:
     """The dict that :func:`save_checkpoint` writes for a :class:`~mfx.train.TrainResult`.
 
     ``run`` records how the data was given (path, format, header, classes, test file), so
     ``mfx-train --resume`` can read it again.
     """
-    train = result.train_data
-    counts = train.class_counts().astype(np.float64)
-    model = result.model
-    return {
-        "mfx_checkpoint": CHECKPOINT_FORMAT,
-        "mfx_version": mfx.__version__,
-        "arch": result.config.arch,
-        "shape": {
-            "n_rows": train.n_rows,
-            "n_cols": train.n_cols,
-            "dim": result.config.dim,
-            "n_classes": len(train.classes),
-        },
-        "config": result.config.to_dict(),
-        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-        "rows": _ids_to_payload(train.row_ids),
-        "cols": _ids_to_payload(train.col_ids),
-        "classes": train.classes.to_list(),
-        "prior": (counts / counts.sum()).tolist(),
-        "history": {k: list(map(float, v)) for k, v in result.history.items()},
-        "metrics": {k: float(v) for k, v in result.metrics.items()},
-        "best_epoch": int(result.best_epoch),
-        "epochs_run": int(result.epochs_run),
-        "interrupted": bool(result.interrupted),
-        "refit": bool(getattr(result, "refit", False)),
-        "source": str(result.source),
-        "run": dict(run or {}),
-    }
+    state_dict = {k: v.detach().cpu().clone() for k, v in result.model.state_dict().items()}
+    return _payload(
+        result.config,
+        result.train_data,
+        state_dict,
+        result.history,
+        result.metrics,
+        best_epoch=result.best_epoch,
+        epochs_run=result.epochs_run,
+        interrupted=result.interrupted,
+        refit=getattr(result, "refit", False),
+        run=run,
+    )
 
 
 def snapshot_payload(
@@ -144,33 +171,20 @@ def snapshot_payload(
         first = snapshot.resume["first"]
         history, best_epoch = first["history"], int(first["best_epoch"])
         metrics = {k: float(v) for k, v in first["metrics"].items()}
-    counts = train_data.class_counts().astype(np.float64)
-    return {
-        "mfx_checkpoint": CHECKPOINT_FORMAT,
-        "mfx_version": mfx.__version__,
-        "arch": config.arch,
-        "shape": {
-            "n_rows": train_data.n_rows,
-            "n_cols": train_data.n_cols,
-            "dim": config.dim,
-            "n_classes": len(train_data.classes),
-        },
-        "config": config.to_dict(),
-        "state_dict": snapshot.state_dict,
-        "rows": _ids_to_payload(train_data.row_ids),
-        "cols": _ids_to_payload(train_data.col_ids),
-        "classes": train_data.classes.to_list(),
-        "prior": (counts / counts.sum()).tolist(),
-        "history": {k: list(map(float, v)) for k, v in history.items()},
-        "metrics": metrics,
-        "best_epoch": best_epoch,
-        "epochs_run": int(snapshot.resume["epoch"]),
-        "interrupted": True,
-        "refit": False,
-        "source": str(train_data.source),
-        "run": dict(run or {}),
-        "resume": snapshot.resume,
-    }
+    payload = _payload(
+        config,
+        train_data,
+        snapshot.state_dict,
+        history,
+        metrics,
+        best_epoch=best_epoch,
+        epochs_run=int(snapshot.resume["epoch"]),
+        interrupted=True,
+        refit=False,
+        run=run,
+    )
+    payload["resume"] = snapshot.resume
+    return payload
 
 
 def load_resume_state(path: str | os.PathLike[str]) -> dict[str, Any]:
