@@ -86,6 +86,8 @@ MFX_MODELS: dict[str, TrainConfig] = {
     "mfx concat h=32": TrainConfig(arch="concat", dim=32),
     "mfx product": TrainConfig(arch="product"),
     "mfx ordinal (default)": TrainConfig(),
+    # The same model through autograd and SparseAdam: the fused step must not lose accuracy.
+    "mfx ordinal, autograd path (--no-fused)": TrainConfig(fused=False),
 }
 DEFAULT_MODEL = "mfx ordinal (default)"
 
@@ -538,6 +540,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="torch intra-op threads (default 1: Surprise is single-threaded, "
                         "and on a shared machine torch's spinning threads can make a fit many "
                         "times slower)")
+    parser.add_argument("--models", default="",
+                        help="only the mfx models whose name contains this text")
     parser.add_argument("--seeds", default="0,1,2",
                         help="seeds for the default model's seed-sensitivity runs ('' for none)")
     args = parser.parse_args(argv)
@@ -572,6 +576,8 @@ def main(argv: list[str] | None = None) -> int:
 
     rows: list[Row] = []
     for name, config in MFX_MODELS.items():
+        if args.models not in name:
+            continue
         log.warning("training %s", name)
         rows.append(run_mfx(split, name, config))
     if not args.skip_surprise:

@@ -116,7 +116,21 @@ class GradientSync:
         return float(total) / (count * self.world.size)
 
     def _sparse(self, grad: torch.Tensor) -> torch.Tensor:
-        indices, values = grad._indices(), grad._values()
+        indices, values = self._gather(grad._indices(), grad._values())
+        return torch.sparse_coo_tensor(indices, values / self.world.size, grad.shape)
+
+    def gather_rows(
+        self, rows: torch.Tensor, values: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every worker's touched ``rows`` (1-D) and their gradient ``values``, in rank order,
+        divided by the worker count (so that summing them per row averages the gradients)."""
+        indices, values = self._gather(rows.unsqueeze(0), values)
+        return indices.squeeze(0), values / self.world.size
+
+    def _gather(
+        self, indices: torch.Tensor, values: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """All workers' ``indices`` (``[k, n]``) and ``values`` (``[n, ...]``), concatenated."""
         count = torch.tensor([indices.shape[1]], dtype=torch.int64, device=indices.device)
         counts = [torch.zeros_like(count) for _ in range(self.world.size)]
         dist.all_gather(counts, count)
@@ -131,6 +145,4 @@ class GradientSync:
         dist.all_gather(all_values, values.contiguous())
         kept_indices = [part[:, : int(c)] for part, c in zip(all_indices, counts)]
         kept_values = [part[: int(c)] for part, c in zip(all_values, counts)]
-        return torch.sparse_coo_tensor(
-            torch.cat(kept_indices, 1), torch.cat(kept_values, 0) / self.world.size, grad.shape
-        )
+        return torch.cat(kept_indices, 1), torch.cat(kept_values, 0)

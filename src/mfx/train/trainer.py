@@ -23,6 +23,7 @@ from mfx.config import PRESETS, REPORT_CLASSES, TrainConfig
 from mfx.data import Ratings, RawRatings, read_ratings
 from mfx.errors import DeviceError
 from mfx.synthetic import planted_ratings
+from mfx.train import fused as fused_step
 from mfx.train.distributed import GradientSync, World, shard
 from mfx.train.models import build_model
 
@@ -41,6 +42,8 @@ class EpochReport:
     seconds: float
     best: bool
     phase: str = "train"
+    #: The part of ``seconds`` spent in training steps (the rest is validation).
+    train_seconds: float | None = None
 
 
 @dataclass
@@ -127,7 +130,11 @@ def fit(
     # Multi-threaded CPU scatter-adds (the embedding gradients) otherwise sum in a varying
     # order; deterministic kernels make the same seed give bit-identical weights.
     previous = torch.are_deterministic_algorithms_enabled()
+    previous_fill = torch.utils.deterministic.fill_uninitialized_memory
     torch.use_deterministic_algorithms(True)
+    # Deterministic mode also fills every new tensor with NaN, which costs more than some of the
+    # kernels; nothing here reads memory it did not write.
+    torch.utils.deterministic.fill_uninitialized_memory = False
     try:
         if resume is not None and resume.get("phase") == "refit":
             first = _first_from_state(resume["first"], config, train_data, valid_data)
@@ -151,6 +158,7 @@ def fit(
         return result
     finally:
         torch.use_deterministic_algorithms(previous)
+        torch.utils.deterministic.fill_uninitialized_memory = previous_fill
 
 
 @dataclass
@@ -197,12 +205,27 @@ def _first_from_state(
     )
 
 
-def _optimizers(model: nn.Module, config: TrainConfig) -> list[torch.optim.Optimizer]:
+def _fused(model: nn.Module, config: TrainConfig) -> fused_step.FusedOrdinal | None:
+    """The fused step for ``model`` when the config asks for it and the model has one."""
+    if config.sparse and config.fused and fused_step.supports(model):
+        return fused_step.FusedOrdinal(model, lr=config.lr, l2=config.l2)
+    return None
+
+
+def _optimizers(
+    model: nn.Module, config: TrainConfig, fused: fused_step.FusedOrdinal | None = None
+) -> list[Any]:
     """Adam; with ``sparse``, SparseAdam for the embedding tables and Adam for the rest.
 
     SparseAdam updates only the rows a batch looked up (lazy Adam), so a step costs what the
-    batch touches rather than the size of the tables.
+    batch touches rather than the size of the tables. With a fused step, that step updates the
+    tables itself (and its state is saved with the optimizers').
     """
+    if fused is not None:
+        tables = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
+        rest = [p for p in model.parameters() if id(p) not in tables]
+        adam = torch.optim.Adam(rest, lr=config.lr, weight_decay=config.weight_decay)
+        return [fused, adam]
     if not config.sparse:
         return [
             torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -297,7 +320,10 @@ def _fit(
         len(train_data.classes),
         sparse=config.sparse,
     ).to(device)
-    optimizers = _optimizers(model, config)
+    fused = _fused(model, config)
+    optimizers = _optimizers(model, config, fused)
+    # The fused step's optimizer state sits first in the list; the others are torch's.
+    torch_optimizers = optimizers[1:] if fused is not None else optimizers
     loss_fn = nn.CrossEntropyLoss()
     pairs, labels = _tensors(train_data, device)
     valid = _tensors(valid_data, device) if valid_data is not None and len(valid_data) else None
@@ -309,6 +335,8 @@ def _fit(
         if resume.get("phase", "train") != phase:
             raise ValueError(f"cannot resume a {resume.get('phase')!r} state in phase {phase!r}")
         model.load_state_dict(resume["model"])
+        if fused is not None:
+            fused.reload()
         for optimizer, saved in zip(optimizers, resume["optimizers"], strict=True):
             optimizer.load_state_dict(saved)
         shuffle.set_state(resume["generator"])
@@ -336,9 +364,17 @@ def _fit(
             total = torch.zeros((), dtype=torch.float64, device=device)
             for start in range(0, n, batch_size):
                 batch = order[start : start + batch_size]
-                for optimizer in optimizers:
+                for optimizer in torch_optimizers:
                     optimizer.zero_grad(set_to_none=True)
                 batch_pairs = pairs[batch]
+                if fused is not None:
+                    total += fused.step(
+                        batch_pairs[:, 0], batch_pairs[:, 1], labels[batch], sync
+                    ).double()
+                    sync(model)
+                    for optimizer in torch_optimizers:
+                        optimizer.step()
+                    continue
                 if penalise:
                     logits, penalty = model.forward_with_penalty(batch_pairs)
                     loss = loss_fn(logits, labels[batch])
@@ -351,6 +387,9 @@ def _fit(
                     optimizer.step()
                 total += loss.detach().double() * batch.shape[0]
             epochs_run = epoch
+            if fused is not None:
+                fused.write_back()
+            train_seconds = time.perf_counter() - epoch_start
             train_loss = sync.mean(total, n)
             history["train_loss"].append(train_loss)
             valid_loss = valid_accuracy = None
@@ -376,6 +415,7 @@ def _fit(
                         valid_accuracy,
                         time.perf_counter() - epoch_start,
                         improved,
+                        train_seconds=train_seconds,
                     )
                 )
             stop = config.patience is not None and valid is not None and stale >= config.patience
@@ -398,6 +438,8 @@ def _fit(
                 log.info("early stop after epoch %d; best epoch %d", epoch, best_epoch)
                 break
     except KeyboardInterrupt:
+        if fused is not None:
+            fused.write_back()
         interrupted = True
         log.warning("interrupted after %d epoch(s); keeping the best model so far", epochs_run)
     if best_state is not None:
