@@ -94,6 +94,13 @@ _DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
     f"[default: {'sparse' if _DEFAULTS['sparse'] else 'no-sparse'}]",
 )
 @click.option(
+    "--fused/--no-fused",
+    default=None,
+    help="Train the ordinal model with the fused closed-form step (same arithmetic as "
+    "autograd + SparseAdam, several times faster); --no-fused runs autograd  "
+    f"[default: {'fused' if _DEFAULTS['fused'] else 'no-fused'}]",
+)
+@click.option(
     "--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same weights)."
 )
 @click.option("--device", type=str, default="auto", show_default=True, help="auto, cpu or cuda.")
@@ -165,6 +172,7 @@ def main(
     patience,
     refit,
     sparse,
+    fused,
     seed,
     device,
     preset,
@@ -225,6 +233,7 @@ def main(
             patience=patience,
             refit=refit,
             sparse=sparse,
+            fused=fused,
         )
         run = {
             "data": str(Path(data).resolve()) if data else None,
@@ -282,6 +291,7 @@ def main(
     except RuntimeError as exc:
         if world.size == 1:
             raise
+        distributed.quiet_stop()
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else "no answer"
         kept = f"the last checkpoint {output} is intact; " if Path(output).exists() else ""
         raise CommandError(

@@ -50,8 +50,18 @@ class WorkerStopped(MfxError):
     """This worker was told to stop, because another worker of the run failed."""
 
 
+def quiet_stop() -> None:
+    """From now on a stop request ends this worker without a second message.
+
+    Called once a worker has reported its own failure: torchrun's SIGTERM may still arrive
+    while it shuts down, and must not add a traceback to the one-line error.
+    """
+    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(1))
+
+
 def _stop_on_sigterm(world: World) -> None:
     def handler(signum: int, frame: object) -> None:
+        quiet_stop()
         raise WorkerStopped(
             f"worker {world.rank} of {world.size}: stopped because another worker failed"
         )

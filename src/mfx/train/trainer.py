@@ -152,9 +152,10 @@ def fit(
             snapshot=train_snapshot if snapshot else None,
             every=snapshot_every,
             resume=resume,
+            world=world,
         )
         if config.refit and result.valid_data is not None and not result.interrupted:
-            result = _refit(result, on_epoch, snapshot, snapshot_every, None)
+            result = _refit(result, on_epoch, snapshot, snapshot_every, None, world)
         return result
     finally:
         torch.use_deterministic_algorithms(previous)
@@ -277,6 +278,7 @@ def _refit(
         every=snapshot_every,
         resume=resume,
         phase="refit",
+        world=world,
     )
     if final.interrupted:
         log.warning("refit interrupted; keeping the early-stopped model")
