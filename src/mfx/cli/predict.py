@@ -6,7 +6,7 @@ import json
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -16,7 +16,7 @@ import numpy as np
 from mfx._files import atomic_path
 from mfx.cli._common import EXIT_BAD_INPUT, CommandError, boundary, setup_logging
 from mfx.errors import UnknownIdError
-from mfx.runtime import DEFAULT_CHUNK_SIZE, Predictor
+from mfx.runtime import DEFAULT_CHUNK_SIZE, Prediction, Predictor
 
 #: ``--format`` choices for pairs files (mfx.data.FORMATS without the matrix layouts).
 PAIR_FORMATS = ("auto", "csv", "tsv", "dat", "udata", "whitespace")
@@ -30,29 +30,26 @@ def _number(value: float) -> str:
 
 
 class _Output:
-    """Writes rows of results as CSV or JSON lines, with a header/keys given once."""
+    """Rows of results as CSV or JSON lines, with a header/keys given once."""
 
-    def __init__(self, stream: IO[str], columns: list[str], jsonl: bool) -> None:
-        self.stream = stream
+    def __init__(self, columns: list[str], jsonl: bool) -> None:
         self.columns = columns
         self.jsonl = jsonl
         self.keys = [json.dumps(name) + ": " for name in columns]
-        self.count = 0
-        if not jsonl:
-            stream.write(",".join(_csv_field(name) for name in columns) + "\n")
 
-    def write(self, fields: list[list[str]]) -> None:
-        """Write rows given as one list of already formatted values per column."""
+    def header(self) -> str:
+        """The CSV header line; nothing for JSON lines."""
+        return "" if self.jsonl else ",".join(_csv_field(name) for name in self.columns) + "\n"
+
+    def lines(self, fields: list[list[str]]) -> Iterator[str]:
+        """Output lines of rows given as one list of already formatted values per column."""
         if self.jsonl:
             keys = self.keys
-            lines = (
+            return (
                 "{" + ", ".join(k + v for k, v in zip(keys, values)) + "}\n"
                 for values in zip(*fields)
             )
-        else:
-            lines = (",".join(values) + "\n" for values in zip(*fields))
-        self.stream.writelines(lines)
-        self.count += len(fields[0]) if fields else 0
+        return (",".join(values) + "\n" for values in zip(*fields))
 
 
 def _csv_field(text: str) -> str:
@@ -133,6 +130,51 @@ def _ids_like(texts: list[str]) -> np.ndarray:
         return np.asarray(texts, dtype=str)
 
 
+class _PredictionText:
+    """Output lines ``row,col,label[,p_...]`` of predictions (CSV or JSON lines).
+
+    Picklable, so that ``--workers`` processes format their own chunks; both paths format
+    through :meth:`lines`, so their output is the same to the byte.
+    """
+
+    def __init__(self, proba: bool, jsonl: bool) -> None:
+        self.proba = proba
+        self.jsonl = jsonl
+        self._made: tuple[_Output, np.ndarray] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"proba": self.proba, "jsonl": self.jsonl, "_made": None}
+
+    def _parts(self, predictor: Predictor) -> tuple[_Output, np.ndarray]:
+        if self._made is None:
+            columns = ["row", "col", "label"]
+            if self.proba:
+                columns += [f"p_{v}" for v in predictor.classes.values]
+            self._made = (_Output(columns, self.jsonl), _label_texts(predictor, self.jsonl))
+        return self._made
+
+    def header(self, predictor: Predictor) -> str:
+        return self._parts(predictor)[0].header()
+
+    def lines(
+        self, predictor: Predictor, rows: np.ndarray, cols: np.ndarray, result: Prediction
+    ) -> Iterator[str]:
+        """Lines for ``result``, the predictions of the pairs ``rows``, ``cols``."""
+        output, labels = self._parts(predictor)
+        fmt = _formatter(self.jsonl)
+        fields = [fmt(rows), fmt(cols), labels[result.class_index].tolist()]
+        if result.probabilities is not None:
+            fields += [[_number(p) for p in c.tolist()] for c in result.probabilities.T]
+        return output.lines(fields)
+
+    def __call__(
+        self, predictor: Predictor, rows: np.ndarray, cols: np.ndarray, result: Prediction
+    ) -> tuple[str, int, int]:
+        """A whole chunk's text, pairs and unknown pairs (what a worker sends back)."""
+        text = "".join(self.lines(predictor, rows, cols, result))
+        return text, len(result), int(result.unknown.sum())
+
+
 def _write_predictions(
     out: IO[str],
     predictor: Predictor,
@@ -140,29 +182,44 @@ def _write_predictions(
     proba: bool,
     jsonl: bool,
     on_unknown: Callable[[UnknownIdError, int], CommandError],
+    parallel: dict[str, Any] | None = None,
 ) -> tuple[int, int]:
-    """Predict chunk by chunk and write ``row,col,label[,p_...]``; returns (pairs, unknown)."""
-    columns = ["row", "col", "label"]
-    if proba:
-        columns += [f"p_{v}" for v in predictor.classes.values]
-    writer = _Output(out, columns, jsonl)
-    fmt = _formatter(jsonl)
-    labels = _label_texts(predictor, jsonl)
-    unknown = 0
+    """Predict chunk by chunk and write ``row,col,label[,p_...]``; returns (pairs, unknown).
+
+    With ``parallel`` (:func:`mfx.runtime.parallel.stream_parallel`'s options), worker
+    processes predict and format the chunks and this process writes their text in order.
+    """
+    text = _PredictionText(proba, jsonl)
+    out.write(text.header(predictor))
+    count = unknown = 0
+    if parallel is not None:
+        from mfx.runtime import parallel as pool  # multiprocessing only when asked for
+
+        results = pool.stream_parallel(
+            predictor.path, chunks, proba=proba, transform=text, **parallel
+        )
+        try:
+            for chunk_text, n, n_unknown in results:
+                out.write(chunk_text)
+                count += n
+                unknown += n_unknown
+        except UnknownIdError as exc:  # positions count from the start of the input
+            raise on_unknown(exc, int(getattr(exc, "position", 0))) from None
+        finally:
+            results.close()
+        return count, unknown
     offset = 0  # position of this chunk's first pair in the whole input
     for rows, cols in chunks:
         try:
             for result in predictor.iter_predict(rows, cols, proba=proba):
                 part = slice(result.start, result.stop)
-                fields = [fmt(rows[part]), fmt(cols[part]), labels[result.class_index].tolist()]
-                if result.probabilities is not None:
-                    fields += [[_number(p) for p in c.tolist()] for c in result.probabilities.T]
-                writer.write(fields)
+                out.writelines(text.lines(predictor, rows[part], cols[part], result))
+                count += len(result)
                 unknown += int(result.unknown.sum())
         except UnknownIdError as exc:
             raise on_unknown(exc, offset + int(getattr(exc, "position", 0))) from None
         offset += len(rows)
-    return writer.count, unknown
+    return count, unknown
 
 
 def _emit(output: str | None, write: Callable[[IO[str]], Any]) -> Any:
@@ -189,6 +246,7 @@ def _emit(output: str | None, write: Callable[[IO[str]], Any]) -> Any:
         "  mfx-predict model.onnx 1:31 1:1029       # CSV on stdout\n\n"
         "  mfx-predict model.onnx -i pairs.csv -o preds.csv --proba\n\n"
         "  mfx-predict model.onnx -i pairs.tsv -o preds.jsonl --unknown prior\n\n"
+        "  mfx-predict model.onnx -i big.csv -o preds.csv --workers 4\n\n"
         "  mfx-predict model.onnx --row 1 --top-k 10\n\n"
         "Inline pairs split at the last ':' that gives a known row and column, so string ids "
         "may contain ':' (alice:film:2 is row 'alice', column 'film:2' when that column "
@@ -233,7 +291,8 @@ def _emit(output: str | None, write: Callable[[IO[str]], Any]) -> Any:
     "--threads",
     type=click.IntRange(min=1),
     default=None,
-    help="onnxruntime threads  [default: one per core]",
+    help="onnxruntime threads (per worker with --workers)  [default: one per core; 1 per "
+    "worker with --workers N > 1]",
 )
 @click.option(
     "--unknown",
@@ -248,6 +307,14 @@ def _emit(output: str | None, write: Callable[[IO[str]], Any]) -> Any:
     default=DEFAULT_CHUNK_SIZE,
     show_default=True,
     help="Pairs read and predicted at a time (bounds memory).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Score --input in N worker processes, each with its own model; the output is the "
+    "same, in the same order. 1: in this process.",
 )
 @click.option(
     "--row", "row_id", type=str, default=None, help="Recommend columns for this raw row id."
@@ -280,6 +347,7 @@ def main(
     threads,
     unknown,
     chunk_size,
+    workers,
     row_id,
     top_k,
     by,
@@ -292,6 +360,9 @@ def main(
     ROW:COL arguments. Output is CSV with columns row,col,label (plus p_<label> per class with
     --proba), or JSON lines when --output ends in .jsonl. The output file is written
     atomically: on any error (reported with its file line) nothing is written.
+
+    With --workers N the chunks of --input are scored and formatted in N processes, each with
+    its own copy of the model, and written here in input order: the same bytes as one process.
 
     With --row (and --top-k) it prints the best columns for that row instead: rank,col,score.
     """
@@ -309,13 +380,29 @@ def main(
         raise click.UsageError("no pairs: give ROW:COL arguments or --input FILE")
     elif exclude is not None:
         raise click.UsageError("--exclude goes with --row/--top-k")
+    if workers > 1 and not input_path:
+        raise click.UsageError("--workers goes with --input FILE")
 
     if output is not None and not Path(output).parent.is_dir():
         raise CommandError(
             f"{output}: the folder {Path(output).parent} does not exist", EXIT_BAD_INPUT
         )
+    parallel = None
+    if workers > 1:
+        parallel = {
+            "workers": workers,
+            "providers": provider,
+            "threads": threads,
+            "unknown": unknown,
+            "chunk_size": chunk_size,
+        }
+    # With --workers this copy only checks the model and names the output's columns.
     predictor = Predictor(
-        model, providers=provider, threads=threads, unknown=unknown, chunk_size=chunk_size
+        model,
+        providers=provider,
+        threads=1 if parallel else threads,
+        unknown=unknown,
+        chunk_size=chunk_size,
     )
     try:
         if recommending:
@@ -323,7 +410,7 @@ def main(
             return
         if input_path:
             count, n_unknown = _predict_file(
-                predictor, input_path, format_, header, chunk_size, output, proba, jsonl
+                predictor, input_path, format_, header, chunk_size, output, proba, jsonl, parallel
             )
         else:
             count, n_unknown = _predict_inline(predictor, pairs, output, proba, jsonl)
@@ -343,6 +430,7 @@ def _predict_file(
     output: str | None,
     proba: bool,
     jsonl: bool,
+    parallel: dict[str, Any] | None = None,
 ) -> tuple[int, int]:
     from mfx.data import iter_pairs, sniff_pairs  # pandas only for commands that read files
 
@@ -358,7 +446,8 @@ def _predict_file(
 
     chunks = iter_pairs(path, format_, layout.header, chunksize=chunk_size)
     return _emit(
-        output, lambda fh: _write_predictions(fh, predictor, chunks, proba, jsonl, on_unknown)
+        output,
+        lambda fh: _write_predictions(fh, predictor, chunks, proba, jsonl, on_unknown, parallel),
     )
 
 
@@ -400,9 +489,12 @@ def _recommend(
     fmt = _formatter(jsonl)
 
     def write(fh: IO[str]) -> None:
-        writer = _Output(fh, ["rank", "col", "score"], jsonl)
+        output = _Output(["rank", "col", "score"], jsonl)
         ranks = [str(i) for i in range(1, len(found.cols) + 1)]
-        writer.write([ranks, fmt(found.cols), [_number(s) for s in found.scores.tolist()]])
+        fh.write(output.header())
+        fh.writelines(
+            output.lines([ranks, fmt(found.cols), [_number(s) for s in found.scores.tolist()]])
+        )
 
     _emit(output, write)
 
