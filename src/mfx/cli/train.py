@@ -62,7 +62,11 @@ _DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
     "--epochs", type=int, default=None, help=f"Maximum epochs  [default: {_DEFAULTS['epochs']}]"
 )
 @click.option(
-    "--batch-size", type=int, default=None, help=f"Batch size  [default: {_DEFAULTS['batch_size']}]"
+    "--batch-size",
+    type=int,
+    default=None,
+    help="Batch size  [default: 4096, or for over a million ratings the power of two that "
+    "keeps about 256 steps per epoch, at most 65536]",
 )
 @click.option(
     "--lr", type=float, default=None, help=f"Adam learning rate  [default: {_DEFAULTS['lr']}]"

@@ -349,12 +349,12 @@ def _fit(
     started = time.perf_counter()
     world = world or World()
     full_pairs, full_labels = pairs, labels
-    batch_size = config.batch_size
+    batch_size = config.batch_for(pairs.shape[0])
     if world.size > 1:
         # Equal shards and a per-worker batch that adds up to the configured global batch.
         mine = shard(pairs.shape[0], world).to(device)
         pairs, labels = pairs[mine], labels[mine]
-        batch_size = max(1, config.batch_size // world.size)
+        batch_size = max(1, batch_size // world.size)
     sync = GradientSync(world)
     n = pairs.shape[0]
     penalise = config.l2 > 0 and hasattr(model, "forward_with_penalty")
