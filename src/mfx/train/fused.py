@@ -11,8 +11,10 @@ takes the same lazy Adam step SparseAdam takes:
   ``row_shift``, ``row_class_bias``) are always looked up together, so they live side by side in
   one ``[rows, dim + 2 + classes]`` table, and the two per-column ones in one
   ``[cols, dim + 1]`` table: one gather, one gradient, one update each instead of six.
-* The rows a batch touches are found with a flag per row and ``nonzero`` (linear in the table
-  size, no sort), and each touched row's gradient is summed with ``index_add_``.
+* The batch is put in row order (the loss is a sum, so the order is free): the big row table
+  is then walked forwards and a row's repeats sit side by side. Rows are looked up, and each
+  touched row's gradient summed, with ``embedding_bag`` (FBGEMM's kernel on CPU), which moves
+  these short rows 1.5-3x faster than ``index_select`` / ``index_add_``, to the same bits.
 * The ordinal head's gradient is written out (see :meth:`FusedOrdinal.step`); the cut-points,
   a handful of numbers, keep autograd and their Adam optimizer.
 
@@ -56,8 +58,8 @@ class _LazyAdam:
     def step(self, rows: torch.Tensor, grad: torch.Tensor) -> None:
         self.steps += 1
         beta1, beta2 = self.beta1, self.beta2
-        exp_avg = self.exp_avg.index_select(0, rows)
-        exp_avg_sq = self.exp_avg_sq.index_select(0, rows)
+        exp_avg = _gather(self.exp_avg, rows)
+        exp_avg_sq = _gather(self.exp_avg_sq, rows)
         # SparseAdam's m += (g - m)(1 - b1), v += (g^2 - v)(1 - b2), one pass each.
         exp_avg.lerp_(grad, 1 - beta1)
         exp_avg_sq.lerp_(grad.square(), 1 - beta2)
@@ -76,19 +78,27 @@ class _LazyAdam:
         self.steps = int(state["steps"])
 
 
-class _Touched:
-    """The distinct indices of a batch, sorted, and each position's place among them."""
+def _gather(table: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """``table[indices]``, through embedding_bag with one index per bag (a faster kernel)."""
+    bags = torch.arange(indices.shape[0], device=indices.device)
+    return nn.functional.embedding_bag(indices, table, bags, mode="sum")
 
-    def __init__(self, size: int, device: torch.device) -> None:
-        self.flags = torch.zeros(size, dtype=torch.bool, device=device)
-        self.slot = torch.zeros(size, dtype=torch.int64, device=device)
 
-    def __call__(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        self.flags.zero_()
-        self.flags.index_fill_(0, indices, True)
-        distinct = self.flags.nonzero().squeeze(1)
-        self.slot.index_copy_(0, distinct, torch.arange(distinct.shape[0], device=distinct.device))
-        return distinct, self.slot.index_select(0, indices)
+def _sum_by_index(
+    indices: torch.Tensor, values: torch.Tensor, ordered: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The distinct ``indices``, ascending, and the sum of ``values``' rows for each.
+
+    ``ordered`` says the indices are already ascending (the rows of a row-ordered batch).
+    """
+    if ordered:
+        order = torch.arange(indices.shape[0], device=indices.device)
+    else:
+        indices, order = torch.sort(indices, stable=True)
+    distinct, counts = torch.unique_consecutive(indices, return_counts=True)
+    starts = torch.zeros_like(counts)
+    torch.cumsum(counts[:-1], 0, out=starts[1:])
+    return distinct, nn.functional.embedding_bag(order, values, starts, mode="sum")
 
 
 class FusedOrdinal:
@@ -120,8 +130,6 @@ class FusedOrdinal:
         device = self.rows.device
         self.row_adam = _LazyAdam(self.rows, lr)
         self.col_adam = _LazyAdam(self.cols, lr)
-        self.touched_rows = _Touched(self.rows.shape[0], device)
-        self.touched_cols = _Touched(self.cols.shape[0], device)
         # d(penalty)/d(entry) = 2 * weight * entry, per column of the merged tables.
         h, c = self.dim, self.n_classes
         scalar, bias = OrdinalProduct.SCALAR_PENALTY, OrdinalProduct.BIAS_PENALTY
@@ -144,12 +152,10 @@ class FusedOrdinal:
         """
         h, c = self.dim, self.n_classes
         n = rows.shape[0]
-        # In row order, the gathers and the per-row sums below walk the big row table forwards
-        # and a row's repeats sit side by side; the loss is a sum, so the order is free.
         rows, order = torch.sort(rows, stable=True)
         cols, labels = cols.index_select(0, order), labels.index_select(0, order)
-        r = self.rows.index_select(0, rows)
-        q = self.cols.index_select(0, cols)
+        r = _gather(self.rows, rows)
+        q = _gather(self.cols, cols)
         u, v = r[:, :h], q[:, :h]
         score = (u * v).sum(1) + r[:, h] + q[:, h]
         cuts = self.model.cut_points()
@@ -218,27 +224,17 @@ class FusedOrdinal:
         grad_rows.mul_(inverse_n).addcmul_(r, self.row_penalty, value=inverse_n)
         grad_cols.mul_(inverse_n).addcmul_(q, self.col_penalty, value=inverse_n)
 
-        distinct, slot = torch.unique_consecutive(rows, return_inverse=True)
-        self._update(self.row_adam, self.touched_rows, distinct, slot, grad_rows, sync)
-        self._update(self.col_adam, self.touched_cols, *self.touched_cols(cols), grad_cols, sync)
+        self._update(self.row_adam, *_sum_by_index(rows, grad_rows, ordered=True), sync)
+        self._update(self.col_adam, *_sum_by_index(cols, grad_cols), sync)
         return loss.detach().sum()
 
     def _update(
-        self,
-        adam: _LazyAdam,
-        touched: _Touched,
-        distinct: torch.Tensor,
-        slot: torch.Tensor,
-        grad: torch.Tensor,
-        sync: Any,
+        self, adam: _LazyAdam, distinct: torch.Tensor, summed: torch.Tensor, sync: Any
     ) -> None:
-        summed = grad.new_zeros((distinct.shape[0], grad.shape[1])).index_add_(0, slot, grad)
         if sync is not None and sync.world.size > 1:
             # Every worker's touched rows, in rank order, summed again per row: the same
             # update on every worker.
-            indices, grad = sync.gather_rows(distinct, summed)
-            distinct, slot = touched(indices)
-            summed = grad.new_zeros((distinct.shape[0], grad.shape[1])).index_add_(0, slot, grad)
+            distinct, summed = _sum_by_index(*sync.gather_rows(distinct, summed))
         adam.step(distinct, summed)
 
     @torch.no_grad()

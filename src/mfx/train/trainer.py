@@ -24,6 +24,7 @@ from mfx.data import Ratings, RawRatings, read_ratings
 from mfx.errors import DeviceError
 from mfx.synthetic import planted_ratings
 from mfx.train import fused as fused_step
+from mfx.train._malloc import keep_freed_memory
 from mfx.train.distributed import GradientSync, World, shard
 from mfx.train.models import build_model
 
@@ -129,6 +130,7 @@ def fit(
     """
     # Multi-threaded CPU scatter-adds (the embedding gradients) otherwise sum in a varying
     # order; deterministic kernels make the same seed give bit-identical weights.
+    keep_freed_memory()
     previous = torch.are_deterministic_algorithms_enabled()
     previous_fill = torch.utils.deterministic.fill_uninitialized_memory
     torch.use_deterministic_algorithms(True)
