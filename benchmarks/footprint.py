@@ -9,6 +9,8 @@ statement alone, and the resident memory at the end (VmRSS) and at its peak (VmH
 ``/proc/self/status``:
 
 * ``python -c "import mfx.runtime"`` and ``python -c "import torch"``;
+* numpy, onnxruntime and a bare session on the model's bytes, run on one pair: what mfx's
+  own figure below cannot go under;
 * ``import mfx.runtime``, ``Predictor(model)`` and one ``predict`` of a single pair, on an
   ml-latest-small model (``--model``, or the built-in model of ``benchmarks/inference.py``:
   610 x 9,724, 10 classes, concat h=32, random weights, with ``--data``'s ids if given);
@@ -119,7 +121,9 @@ def _venv_sizes(folder: Path) -> dict[str, Any]:
                 [python, "-m", "pip", "install", "-q", "--no-cache-dir", *packages], check=True
             )
         frozen = subprocess.run(
-            [python, "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True,
+            [python, "-m", "pip", "list", "--format=freeze"],
+            capture_output=True,
+            text=True,
             check=True,
         ).stdout.split()
         out[name] = {
@@ -131,7 +135,9 @@ def _venv_sizes(folder: Path) -> dict[str, Any]:
         if name == "runtime":
             check = subprocess.run(
                 [python, "-c", "import mfx.runtime, sys; print('torch' in sys.modules)"],
-                capture_output=True, text=True, check=False,
+                capture_output=True,
+                text=True,
+                check=False,
             )
             out[name]["imports_ok"] = check.returncode == 0 and check.stdout.strip() == "False"
         shutil.rmtree(root)
@@ -156,6 +162,13 @@ def main(argv: list[str] | None = None) -> int:
             "python -c pass": "pass",
             "import mfx.runtime": "import mfx.runtime",
             "import torch": "import torch",
+            "bare onnxruntime session + run 1 pair": f"""
+                import numpy as np
+                import onnxruntime as ort
+                with open({str(model)!r}, "rb") as file:
+                    s = ort.InferenceSession(file.read(), providers=["CPUExecutionProvider"])
+                s.run(["class_index"], {{"pairs": np.zeros((1, 2), dtype=np.int64)}})
+            """,
             "import mfx.runtime + load + predict 1 pair": f"""
                 import mfx.runtime
                 p = mfx.runtime.Predictor({str(model)!r})

@@ -1,11 +1,19 @@
 """Predictor overhead against a bare onnxruntime session on the same file.
 
-    python benchmarks/runtime_latency.py model.onnx [--calls 10000] [--batch 65536]
+    python benchmarks/runtime_latency.py (model.onnx | --data ratings.csv) [--calls 10000]
+        [--batch 65536] [--raw-batches 65536,1048576] [--raw-rounds 15]
 
 Prints single-pair latency (median and p99 over ``--calls`` calls) of ``Predictor.predict`` and
 ``predict_proba`` against ``InferenceSession.run`` fed a ready-made ``[1, 2]`` array, then the
 throughput at batch ``--batch`` of ``predict`` (raw ids and ``index=True``) against the bare
 session on a ready-made ``[batch, 2]`` array. Both sides run on CPU with the same thread count.
+``--data`` builds the model of ``benchmarks/inference.py`` (ml-latest-small's shape and ids).
+
+Last, for models whose class-index table fits, the cost of integer raw ids over index input on
+the table path (``class_table="eager"``) at each of ``--raw-batches``: the two calls alternate
+in blocks over ``--raw-rounds`` rounds, and each call is timed in the calling thread's CPU time
+(the table path runs in that thread only), so other processes taking the core do not count.
+Run it with ``PYTHONPATH=<other checkout>/src`` to compare two versions on the same file.
 """
 
 from __future__ import annotations
@@ -13,8 +21,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -64,13 +75,75 @@ def _throughput(call: Callable[[], object], batch: int, repeats: int) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model")
+    parser.add_argument("model", nargs="?", help="an mfx ONNX file (or use --data)")
+    parser.add_argument("--data", help="build the inference.py model with this file's ids")
     parser.add_argument("--calls", type=int, default=10_000)
     parser.add_argument("--batch", type=int, default=65_536)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--threads", type=int, default=None, help="intra-op threads (both sides)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--raw-batches", default="65536,1048576")
+    parser.add_argument("--raw-rounds", type=int, default=15)
     args = parser.parse_args(argv)
+    if (args.model is None) == (args.data is None):
+        parser.error("give a model file or --data, not both")
+    if args.model is None:
+        with tempfile.TemporaryDirectory() as folder:
+            args.model = str(_builtin_model(Path(folder), args.data))
+            return _run(args)
+    return _run(args)
+
+
+def _builtin_model(folder: Path, data: str) -> Path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from inference import _builtin_checkpoint
+
+    from mfx.export import export_onnx
+
+    path = folder / "ml-latest-small.onnx"
+    export_onnx(_builtin_checkpoint(data, 0, 32), path, validation=None)
+    return path
+
+
+def _raw_over_index(model: str, sizes: list[int], rounds: int, seed: int, out: Any) -> None:
+    """Integer raw ids over index input on the table path, in thread CPU time."""
+    try:
+        by_index = Predictor(model, providers="cpu", class_table="eager")
+    except ValueError as exc:  # the table does not fit
+        out.write(f"table path: nothing to compare ({exc})\n")
+        return
+    if by_index.row_ids.kind != "int" or by_index.col_ids.kind != "int":
+        return
+    by_ids = Predictor(model, providers="cpu", class_table="eager")
+    rng = np.random.default_rng(seed)
+    clock = time.thread_time_ns
+    out.write(f"table path, integer raw ids over index input (thread CPU time, {rounds} rounds):\n")
+    for n in sizes:
+        r = rng.integers(by_index.n_rows, size=n)
+        c = rng.integers(by_index.n_cols, size=n)
+        raw_rows, raw_cols = by_index.row_ids.ids[r], by_index.col_ids.ids[c]
+        calls = {
+            "index": lambda r=r, c=c: by_index.predict(r, c, index=True),
+            "raw": lambda r=raw_rows, c=raw_cols: by_ids.predict(r, c),
+        }
+        found: dict[str, list[int]] = {name: [] for name in calls}
+        block = max(4, (1 << 21) // n)
+        for _ in range(rounds):
+            for name, call in calls.items():
+                call()
+                for _ in range(block):
+                    start = clock()
+                    call()
+                    found[name].append(clock() - start)
+        index_us = statistics.median(found["index"]) / 1e3
+        raw_us = statistics.median(found["raw"]) / 1e3
+        out.write(
+            f"  batch {n:>9,}: index {index_us:9.1f} us, raw ids {raw_us:9.1f} us, "
+            f"raw / index {raw_us / index_us:.3f}\n"
+        )
+
+
+def _run(args: argparse.Namespace) -> int:
 
     predictor = Predictor(args.model, providers="cpu", threads=args.threads)
     options = ort.SessionOptions()
@@ -136,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
         f"  {'Predictor.predict_proba(raw ids)':<34} {tp / 1e6:8.2f} M pairs/s  "
         f"({tp / bare_p:.2f}x bare)\n"
     )
+    sizes = [int(b) for b in args.raw_batches.split(",") if b]
+    if sizes:
+        _raw_over_index(args.model, sizes, args.raw_rounds, args.seed, out)
     return 0
 
 

@@ -2,7 +2,8 @@
 
 An :class:`IdMap` holds the distinct raw ids of one axis, sorted ascending; an id's index is
 its position. Ids are either all integers (``int64``) or all strings. Look-ups are vectorised:
-integer ids within a compact range use a dense table (one gather), others ``searchsorted``.
+integer ids within a compact range use a dense table (one gather; built at the first look-up,
+in the narrowest integer type that holds the indices), others ``searchsorted``.
 """
 
 from __future__ import annotations
@@ -66,15 +67,15 @@ class IdMap:
             raise ValueError(f"{axis} ids must be distinct and sorted ascending")
         self.ids = arr
         self.axis = axis
+        # The dense table is built at the first look-up that needs it: a model loaded only to
+        # answer indices, or text ids, never pays for it.
         self._dense: tuple[int, np.ndarray] | None = None
+        self._dense_wanted = False
         if self.kind == "int" and arr.size:
             span = int(arr[-1]) - int(arr[0]) + 1
-            if span <= _DENSE_MAX_SLOTS and span <= _DENSE_MAX_RATIO * arr.size + 1024:
-                # int32 halves the table, which keeps it (and the model's) in cache longer.
-                dtype = np.int32 if arr.size < np.iinfo(np.int32).max else np.int64
-                table = np.full(span, -1, dtype=dtype)
-                table[arr - arr[0]] = np.arange(arr.size, dtype=dtype)
-                self._dense = (int(arr[0]), table)
+            self._dense_wanted = (
+                span <= _DENSE_MAX_SLOTS and span <= _DENSE_MAX_RATIO * arr.size + 1024
+            )
 
     def __len__(self) -> int:
         return int(self.ids.size)
@@ -173,11 +174,27 @@ class IdMap:
             out[~fits] = -1
         return out.reshape(arr.shape)
 
+    def dense(self) -> tuple[int, np.ndarray] | None:
+        """``(lo, table)`` with ``table[id - lo]`` the index of integer ``id`` (``-1``: unknown),
+        for ids within a compact range; None for text ids and sparse ones. Built on first use."""
+        dense = self._dense
+        if dense is None and self._dense_wanted:
+            arr = self.ids
+            # The narrowest type that holds every index and -1 (int16 up to 32,767 ids: 2 bytes
+            # a slot), which keeps the table, and the model's own, in cache longer.
+            dtype = next(t for t in (np.int16, np.int32, np.int64) if arr.size <= np.iinfo(t).max)
+            table = np.full(int(arr[-1]) - int(arr[0]) + 1, -1, dtype=dtype)
+            table[arr - arr[0]] = np.arange(arr.size, dtype=dtype)
+            # Two threads may build it at once; both build the same table, one is kept.
+            dense = self._dense = (int(arr[0]), table)
+        return dense
+
     def _find(self, values: np.ndarray) -> np.ndarray:
         if self.ids.size == 0:
             return np.full(values.shape, -1, dtype=np.int64)
-        if self._dense is not None:
-            lo, table = self._dense
+        dense = self.dense()
+        if dense is not None:
+            lo, table = dense
             if values.size and int(values.min()) >= lo and int(values.max()) - lo < table.size:
                 # Common case, every id in range: one gather, no masks.
                 return np.take(table, values - lo).astype(np.int64)

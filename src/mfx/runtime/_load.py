@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,8 +16,6 @@ from mfx.errors import DeviceError, ModelFormatError
 from mfx.model_format import INPUT_NAME, ModelInfo, decode_metadata
 from mfx.runtime._scan import ScanError, scan_model
 from mfx.runtime.providers import CPU, ProviderSpec, resolve_providers
-
-log = logging.getLogger(__name__)
 
 _LOGITS, _PROBABILITIES, _CLASS_INDEX = "logits", "probabilities", "class_index"
 _EXPECTED_OUTPUTS = {
@@ -45,13 +41,23 @@ def _first_line(exc: BaseException) -> str:
     return (text.splitlines()[0] if text else type(exc).__name__)[:300]
 
 
-def _read(path: Path) -> bytes:
-    if not path.exists():
+def model_path_text(path: str | os.PathLike[str]) -> str:
+    """``path`` as text, for messages and ``open``: :mod:`os.path` does the work here, since
+    importing :mod:`pathlib` would cost the runtime about 0.6 MB of resident memory."""
+    text = os.fspath(path)
+    if not isinstance(text, str):
+        raise TypeError(f"the model path must be a str or an os.PathLike of str, not {text!r}")
+    return text
+
+
+def _read(path: str) -> bytes:
+    if not os.path.exists(path):
         raise ModelFormatError(f"{path}: model file not found; check the path")
-    if path.is_dir():
+    if os.path.isdir(path):
         raise ModelFormatError(f"{path}: is a folder, not an ONNX file")
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as file:
+            data = file.read()
     except OSError as exc:
         raise ModelFormatError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if not data:
@@ -59,7 +65,7 @@ def _read(path: Path) -> bytes:
     return data
 
 
-def _check_location(path: Path, tensor: str, location: str | None) -> None:
+def _check_location(path: str, tensor: str, location: str | None) -> None:
     """Refuse external data that is not a plain relative path inside the model's folder."""
     where = f"{path}: initializer {tensor!r}"
     if not location:
@@ -75,16 +81,16 @@ def _check_location(path: Path, tensor: str, location: str | None) -> None:
             f"{where} points to external data at {location!r}, outside the model's folder; "
             "refusing to load it (external data must sit beside the .onnx file)"
         )
-    folder = path.parent.resolve()
-    target = (folder / location).resolve()
+    folder = os.path.realpath(os.path.dirname(path) or os.curdir)
+    target = os.path.realpath(os.path.join(folder, location))
     # A symbolic link beside the model may still lead elsewhere.
-    if target != folder and folder not in target.parents:
+    if target != folder and os.path.commonpath([folder, target]) != folder:
         raise ModelFormatError(
             f"{where}: external data {location!r} resolves to {target}, outside the model's "
             "folder; refusing to load it"
         )
     try:
-        mode = target.stat().st_mode
+        mode = os.stat(target).st_mode
     except OSError:
         return  # missing: onnxruntime reports it
     # A FIFO would block onnxruntime's open() forever, a device would feed it endless bytes.
@@ -106,7 +112,7 @@ def _session_options(threads: int | None) -> ort.SessionOptions:
     return options
 
 
-def _check_signature(path: Path, session: ort.InferenceSession, info: ModelInfo) -> None:
+def _check_signature(path: str, session: ort.InferenceSession, info: ModelInfo) -> None:
     inputs = session.get_inputs()
     wanted = f"an mfx model takes one input {INPUT_NAME!r}: int64 [batch, 2]"
     if len(inputs) != 1:
@@ -147,10 +153,19 @@ def _check_signature(path: Path, session: ort.InferenceSession, info: ModelInfo)
             )
 
 
-def _probe(path: Path, session: ort.InferenceSession, info: ModelInfo, cpu_only: bool) -> None:
+def _probe(path: str, session: ort.InferenceSession, info: ModelInfo, cpu_only: bool) -> None:
     """Run the last known pair (tables at least as large as the metadata says) and, on CPU,
-    one past each end (tables no larger: onnxruntime's CPU Gather refuses an index past its
-    table, while CUDA kernels do not check, so that half is skipped off the CPU)."""
+    check that the tables are no larger (CUDA kernels do not check indices, so that half is
+    skipped off the CPU).
+
+    A table of ``s`` rows answers index ``-1`` with its row ``s - 1``: the same answer as for
+    index ``n - 1`` when ``s == n``, which a run with ``-1`` shows without failing. Only when
+    the answers differ is the exact check run, index ``n``, which onnxruntime's CPU Gather
+    refuses on a table of ``n`` rows: the first failing run in a process pages in about 1 MB
+    of onnxruntime's exception tables, which every model would otherwise pay at load. (So a
+    longer table passes only if its last row answers exactly as row ``n - 1`` does, which
+    takes a duplicated row; a graph that refuses negative indices gets the exact check.)
+    """
     n_rows, n_cols, n_classes = info.n_rows, info.n_cols, len(info.classes)
     if n_rows == 0 or n_cols == 0:
         raise ModelFormatError(f"{path}: the metadata lists no row or no column ids")
@@ -179,12 +194,18 @@ def _probe(path: Path, session: ort.InferenceSession, info: ModelInfo, cpu_only:
             )
     if not cpu_only:
         return
-    for axis, key, size, pair in (
-        ("row", "mfx.n_rows", n_rows, [[n_rows, 0]]),
-        ("column", "mfx.n_cols", n_cols, [[0, n_cols]]),
+    for axis, key, size, wrapped, past in (
+        ("row", "mfx.n_rows", n_rows, [[-1, n_cols - 1]], [[n_rows, 0]]),
+        ("column", "mfx.n_cols", n_cols, [[n_rows - 1, -1]], [[0, n_cols]]),
     ):
         try:
-            session.run([_CLASS_INDEX], {INPUT_NAME: np.array(pair, dtype=np.int64)}, quiet)
+            found = session.run([_LOGITS], {INPUT_NAME: np.array(wrapped, dtype=np.int64)}, quiet)
+            if np.array_equal(found[0], logits):
+                continue  # the table's last row is row n - 1
+        except Exception:  # a graph that refuses negative indices: the exact check decides
+            pass
+        try:
+            session.run([_CLASS_INDEX], {INPUT_NAME: np.array(past, dtype=np.int64)}, quiet)
         except Exception:
             continue  # expected: index `size` is past the end of the table
         raise ModelFormatError(
@@ -210,7 +231,7 @@ def load_model(
     DeviceError
         A requested execution provider is unavailable or was dropped by onnxruntime.
     """
-    model_path = Path(path)
+    model_path = model_path_text(path)
     names, options, explicit = resolve_providers(providers)
     data = _read(model_path)
     try:
@@ -223,10 +244,10 @@ def load_model(
         raise ModelFormatError(f"{model_path}: not an ONNX model (no graph found)")
     for ref in scan.external:
         _check_location(model_path, ref.tensor, ref.location)
-    info = decode_metadata(scan.metadata, where=str(model_path), file_bytes=len(data))
+    info = decode_metadata(scan.metadata, where=model_path, file_bytes=len(data))
     # With external data onnxruntime must resolve file names beside the model, so it opens the
     # (checked) path; otherwise it gets the bytes already read and checked.
-    source: Any = str(model_path) if scan.external else data
+    source: Any = model_path if scan.external else data
     try:
         session = ort.InferenceSession(
             source, _session_options(threads), providers=names, provider_options=options
@@ -248,7 +269,9 @@ def load_model(
                 f"{', '.join(used)}; check the GPU driver and the CUDA/cuDNN libraries that "
                 "onnxruntime-gpu needs, or ask for providers='cpu'"
             )
-        log.warning("%s is not usable here; running on %s", dropped[0], CPU)
+        import logging  # only here: importing logging costs about 0.7 MB resident
+
+        logging.getLogger(__name__).warning("%s is not usable here; running on %s", dropped[0], CPU)
     _check_signature(model_path, session, info)
     _probe(model_path, session, info, cpu_only=used == [CPU])
     return LoadedModel(session=session, info=info, metadata=dict(scan.metadata), providers=used)

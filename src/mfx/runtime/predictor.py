@@ -5,13 +5,11 @@ Only numpy, onnxruntime and mfx's torch-free modules are imported here.
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import onnxruntime as ort
@@ -20,13 +18,17 @@ from mfx.errors import ModelFormatError, UnknownIdError
 from mfx.ids import IdMap
 from mfx.labels import Classes
 from mfx.model_format import INPUT_NAME, ModelInfo
-from mfx.runtime._load import load_model
+from mfx.runtime._load import load_model, model_path_text
 from mfx.runtime._prune import prune_outputs
-from mfx.runtime._table import ClassTable, FlatOffsets, table_dtype
+from mfx.runtime._table import ClassTable, FlatOffsets, RawCells, cell_layout, table_dtype
 from mfx.runtime._text import TextIndex
 from mfx.runtime.providers import ProviderSpec
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# Neither logging nor pathlib is imported at run time unless needed (a message to log, the
+# `path` property): together they are about 1.3 MB of the runtime's resident memory.
 
 #: Pairs per onnxruntime call. Measured on CPU (onnxruntime 1.32, one thread, 10 classes),
 #: bare-session throughput is flat from 8 Ki to 1 Mi pairs for a 610 x 9,724 model, while for
@@ -49,7 +51,8 @@ _LOGITS, _PROBABILITIES, _CLASS_INDEX = "logits", "probabilities", "class_index"
 _UNSIGNED = {np.dtype(f"i{w}"): np.dtype(f"u{w}") for w in (1, 2, 4, 8)}
 _INT64_MAX = int(np.iinfo(np.int64).max)
 _INT64_MIN = int(np.iinfo(np.int64).min)
-#: Axes with at most this many ids get a dict for scalar look-ups (about 100 bytes an id).
+#: Axes with at most this many ids and no dense id table get a dict for scalar look-ups (about
+#: 100 bytes an id); integer ids in a compact range use :meth:`IdMap.dense` (2 bytes a slot).
 _SCALAR_TABLE_MAX = 1 << 18
 #: Up to this many pairs, ids are mapped in plain Python: numpy's per-call overhead (a few
 #: microseconds per operation) would otherwise exceed onnxruntime's own time for the run.
@@ -130,6 +133,8 @@ class _Axis:
         self.kind = ids.kind
         self.stride = stride
         self._table: dict[Any, int] | None = None
+        self._dense: tuple[int, np.ndarray, int] | None = None
+        self._dense_tried = False
         self._offsets: FlatOffsets | None = None
         self._text: TextIndex | None = None
         self._offsets_tried = False
@@ -148,6 +153,15 @@ class _Axis:
         if self._contiguous:
             offset = value - self._first
             return offset if 0 <= offset < self.size else -1
+        dense = self._dense
+        if dense is None and not self._dense_tried:
+            found = self.ids.dense() if self.kind == "int" else None
+            dense = self._dense = None if found is None else (*found, found[1].size)
+            self._dense_tried = True
+        if dense is not None:
+            lo, slots, size = dense
+            offset = value - lo
+            return slots.item(offset) if 0 <= offset < size else -1
         table = self._table
         if table is not None:
             return table.get(value, -1)
@@ -164,19 +178,16 @@ class _Axis:
 
     # -- arrays ----------------------------------------------------------------------------
 
-    def cell_offsets(self, values: np.ndarray, out: np.ndarray) -> bool:
-        """Write ``index * stride`` of raw integer ids into int64 ``out`` (negative for unknown
-        or out-of-range ids) in one gather; False where that shortcut does not apply (text
-        ids, sparse ids, uint64 input)."""
-        if self.kind != "int" or values.dtype.kind not in "iu" or values.dtype == np.uint64:
-            return False
+    def flat_offsets(self, bias: int) -> FlatOffsets | None:
+        """This axis' raw id -> cell share map (built at the first call, with ``bias`` on its
+        table's entries); None for text ids and ids too sparse for a table."""
         if not self._offsets_tried:
             with self._lock:
                 if not self._offsets_tried:
-                    self._offsets = FlatOffsets.build(self.ids.ids, self.stride)
+                    if self.kind == "int":
+                        self._offsets = FlatOffsets.build(self.ids.ids, self.stride, bias)
                     self._offsets_tried = True
-        offsets = self._offsets
-        return offsets is not None and offsets.offsets(values, out)
+        return self._offsets
 
     def indices(self, values: np.ndarray, offset: int) -> np.ndarray:
         """Validated dense indices as int64; ``ValueError`` names the position and value."""
@@ -184,9 +195,7 @@ class _Axis:
         if kind == "f":
             self._check_integral(values, offset, "index")
         elif kind not in "iu":
-            raise ValueError(
-                f"{self.name} indices must be integers, got {_dtype_name(values)}"
-            )
+            raise ValueError(f"{self.name} indices must be integers, got {_dtype_name(values)}")
         if values.size:
             if kind == "f":
                 outside = values.min() < 0 or values.max() >= self.size
@@ -426,7 +435,7 @@ class Predictor:
         ):
             raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
         self.chunk_size = chunk_size
-        self._path = Path(path)
+        self._path = model_path_text(path)
         self._unknown = unknown
         loaded = load_model(path, providers=providers, threads=threads)
         self._session = loaded.session
@@ -445,13 +454,15 @@ class Predictor:
         with np.errstate(divide="ignore"):
             self._prior_logits = np.log(prior).astype(np.float32)
         self._prior_class = int(np.argmax(prior))
-        self._col_range = np.arange(self._cols.size, dtype=np.int64)
         # Output-name lists are built once: the batch-1 path does nothing it need not.
         self._want_class = [_CLASS_INDEX]
         self._want_probabilities = [_PROBABILITIES]
         self._want_logits = [_LOGITS]
         self._class_session: Any = None
         self._class_session_tried = False
+        # Built at the first batch of raw integer ids the table answers.
+        self._raw: RawCells | None = None
+        self._raw_tried = False
         self._class_session_lock = threading.Lock()
         self._table = self._plan_table(class_table, int(class_table_max_bytes))
         if class_table == "eager" and self._table is not None:
@@ -469,7 +480,9 @@ class Predictor:
     @property
     def path(self) -> Path:
         """The model file."""
-        return self._path
+        from pathlib import Path
+
+        return Path(self._path)
 
     @property
     def classes(self) -> Classes:
@@ -535,7 +548,7 @@ class Predictor:
 
     def __repr__(self) -> str:
         return (
-            f"Predictor({str(self._path)!r}, {self.n_rows} rows x {self.n_cols} columns, "
+            f"Predictor({self._path!r}, {self.n_rows} rows x {self.n_cols} columns, "
             f"classes {self.classes.to_list()}, providers {list(self._providers)})"
         )
 
@@ -625,8 +638,12 @@ class Predictor:
         """
         values = self._numeric_classes("expected values")
         return self._apply(
-            rows, cols, index, self._want_probabilities,
-            lambda outs: outs[0] @ values, return_unknown,
+            rows,
+            cols,
+            index,
+            self._want_probabilities,
+            lambda outs: outs[0] @ values,
+            return_unknown,
         )
 
     def lookup(self, rows: Any, cols: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -699,9 +716,7 @@ class Predictor:
         offset = 0
         for rows, cols in chunks:
             rows_arr, cols_arr, _ = self._prepare(rows, cols)
-            yield from self._predictions(
-                rows_arr, cols_arr, names, index, self._chunk_size, offset
-            )
+            yield from self._predictions(rows_arr, cols_arr, names, index, self._chunk_size, offset)
             offset += rows_arr.shape[0]
 
     # -- recommendations ---------------------------------------------------------------------
@@ -791,8 +806,10 @@ class Predictor:
         """The indices of a plain, valid scalar pair, or None for the general path."""
         if index:
             if (
-                type(row) is int and type(col) is int
-                and 0 <= row < self._rows.size and 0 <= col < self._cols.size
+                type(row) is int
+                and type(col) is int
+                and 0 <= row < self._rows.size
+                and 0 <= col < self._cols.size
             ):
                 return row, col
             return None
@@ -817,8 +834,10 @@ class Predictor:
         if index:
             n_rows, n_cols = self._rows.size, self._cols.size
             for r, c in zip(row_list, col_list):
-                if type(r) is not int or type(c) is not int or not (
-                    0 <= r < n_rows and 0 <= c < n_cols
+                if (
+                    type(r) is not int
+                    or type(c) is not int
+                    or not (0 <= r < n_rows and 0 <= c < n_cols)
                 ):
                     return None
             return np.array(list(zip(row_list, col_list)), dtype=np.int64)
@@ -918,21 +937,18 @@ class Predictor:
         if buffers is None or buffers.size < n:
             buffers = _Buffers(n, values.dtype)
         cells, spare, found = buffers.cells[:n], buffers.spare[:n], buffers.found[:n]
-        # Raw integer ids: each axis maps an id straight to its share of the cell number (one
-        # clipped gather), instead of look-up, range checks and a multiply. An unknown or
-        # out-of-range id has a share below -2**61, so its cell makes the checked gather raise
-        # (never wrap around like -1 would), and the general path below names or patches it.
-        if (
-            not index
-            and self._rows.cell_offsets(rows, cells)
-            and self._cols.cell_offsets(cols, spare)
-        ):
-            np.add(cells, spare, out=cells)
-            try:
-                values.take(cells, out=found)
-                return found, None
-            except IndexError:
-                pass
+        # Raw integer ids: each axis maps an id straight to its share of the pair's position in
+        # the guarded table (a clipped gather for sparse ids, a multiply for contiguous rows)
+        # instead of look-up, range checks and a multiply. The clipped gather sends an unknown
+        # or out-of-range id to a guard cell, whose value no class takes; if one is found, the
+        # general path below names or patches the id.
+        if not index and n:
+            raw = self._raw_cells(rows, cols)
+            if raw is not None and raw.cells(rows, cols, cells, spare):
+                table = self._table
+                table.guarded.take(cells, out=found, mode="clip")
+                if int(np.maximum.reduce(found)) != table.guard:
+                    return found, None
         # Indices, or raw ids the shortcut cannot take: validated (an error names the
         # position), unknown ids patched or reported by policy.
         r, c, unknown = self._indices(rows, cols, index, offset)
@@ -944,6 +960,25 @@ class Predictor:
         if unknown is not None:
             found[unknown] = self._prior_class
         return found, unknown
+
+    def _raw_cells(self, rows: np.ndarray, cols: np.ndarray) -> RawCells | None:
+        """The raw-id -> guarded position map, where it applies to ids of these dtypes."""
+        for dtype in (rows.dtype, cols.dtype):
+            if dtype.kind not in "iu" or (dtype.kind == "u" and dtype.itemsize == 8):
+                return None  # (uint64 indices do not cast to a gather's int64 safely)
+        raw = self._raw
+        if raw is None and not self._raw_tried:
+            rows_axis, cols_axis = self._rows, self._cols
+            layout = None
+            if rows_axis.kind == "int" and cols_axis.kind == "int":
+                layout = cell_layout(rows_axis.ids.ids, cols_axis.ids.ids)
+            if layout is not None:
+                row_offsets = rows_axis.flat_offsets(layout.row_bias)
+                col_offsets = cols_axis.flat_offsets(layout.col_bias)
+                if row_offsets is not None and col_offsets is not None:
+                    raw = self._raw = RawCells(layout, row_offsets, col_offsets, cols_axis.size)
+            self._raw_tried = True
+        return raw
 
     def _labels_of(
         self, rows: np.ndarray, cols: np.ndarray, index: bool
@@ -996,7 +1031,8 @@ class Predictor:
             if choice == "eager":
                 what = (
                     f"would take {size:,} bytes, over class_table_max_bytes={limit:,}"
-                    if size is not None else f"cannot index {n_classes} classes"
+                    if size is not None
+                    else f"cannot index {n_classes} classes"
                 )
                 raise ValueError(
                     f"class_table='eager': the {n_rows} x {n_cols} class-index table {what}"
@@ -1148,8 +1184,7 @@ class Predictor:
     def _numeric_classes(self, what: str) -> np.ndarray:
         if self._numeric is None:
             raise ValueError(
-                f"{what} need numeric classes; this model's classes are "
-                f"{self.classes.to_list()}"
+                f"{what} need numeric classes; this model's classes are {self.classes.to_list()}"
             )
         return self._numeric
 
@@ -1194,7 +1229,7 @@ class Predictor:
         for start in range(0, row_idx.shape[0], rows_per_run):
             group = row_idx[start : start + rows_per_run]
             for first in range(0, n, cols_per_run):
-                cols = self._col_range[first : first + cols_per_run]
+                cols = np.arange(first, min(n, first + cols_per_run), dtype=np.int64)
                 pairs = np.empty((group.shape[0] * cols.shape[0], 2), dtype=np.int64)
                 pairs[:, 0] = np.repeat(group, cols.shape[0])
                 pairs[:, 1] = np.tile(cols, group.shape[0])
@@ -1239,11 +1274,17 @@ def _class_index_session(session: Any) -> Any | None:
     options = session.get_provider_options()
     try:
         reduced = ort.InferenceSession(
-            reduced_model, session.get_session_options(), providers=providers,
+            reduced_model,
+            session.get_session_options(),
+            providers=providers,
             provider_options=[options.get(name, {}) for name in providers],
         )
     except Exception as exc:  # onnxruntime's errors derive from Exception only
-        log.debug("no class_index-only session (%s); using the full graph", exc)
+        import logging
+
+        logging.getLogger(__name__).debug(
+            "no class_index-only session (%s); using the full graph", exc
+        )
         return None
     reduced.disable_fallback()
     if list(reduced.get_providers()) != list(providers):
