@@ -176,7 +176,10 @@ def _nesting(text: str) -> int:
 def _json(meta: Mapping[str, str], key: str, where: str, max_nesting: int = _MAX_NESTING) -> Any:
     text = meta[key]
     _check_size(meta, key, _VALUE_LIMITS.get(key, MAX_VALUE_BYTES), where)
-    depth = _nesting(text)
+    # Fewer brackets than the allowed depth cannot nest deeper (a flat id list has one), and
+    # skipping the scan keeps the runtime from paging in numpy code it never needs otherwise.
+    brackets = text.count("[") + text.count("{")
+    depth = _nesting(text) if brackets > max_nesting else brackets
     if depth > max_nesting:
         wanted = "a flat JSON list" if max_nesting == 1 else f"at most {max_nesting} levels"
         raise ModelFormatError(
