@@ -49,6 +49,56 @@ def _distinct_sorted(values: np.ndarray) -> np.ndarray:
     return np.sort(pd.unique(values.reshape(-1)))
 
 
+#: Labels on a grid of halves spanning at most this many steps take the counting-table path.
+_GRID_MAX_STEPS = 1 << 16
+#: Labels are worked through in blocks of this many, so the temporaries stay in cache.
+_BLOCK = 1 << 16
+
+
+def _half_steps(labels: np.ndarray) -> tuple[np.ndarray, int, int] | None:
+    """Each label as whole half-steps above the lowest (``2 * label - base``, int64), ``base``
+    and the number of steps spanned; None when the labels are not on such a grid.
+
+    Stars, half stars and small integers are: their distinct values and class indices then
+    come from a counting table (a pass and a look-up) instead of hashing and sorting floats.
+    """
+    if labels.dtype.kind not in "iuf" or labels.ndim != 1 or labels.size == 0:
+        return None
+    lo, hi = float(labels.min()), float(labels.max())
+    if not (math.isfinite(lo) and math.isfinite(hi)) or not (2 * lo).is_integer():
+        return None  # NaN or inf somewhere, or the lowest label is off the grid
+    if 2 * (hi - lo) >= _GRID_MAX_STEPS or max(abs(lo), abs(hi)) > 2.0**50:
+        return None  # too wide a table, or too large for every half to be a float
+    base = int(2 * lo)
+    steps = np.empty(labels.size, dtype=np.int64)
+    scratch = np.empty(min(labels.size, _BLOCK), dtype=np.float64)
+    for start in range(0, labels.size, _BLOCK):
+        block = labels[start : start + _BLOCK]
+        twice = scratch[: block.size]
+        np.multiply(block, 2.0, out=twice)
+        np.subtract(twice, base, out=twice)
+        whole = steps[start : start + block.size]
+        whole[...] = twice  # truncates; the comparison says whether anything was cut
+        if not bool((whole == twice).all()):
+            return None  # a label that is not a multiple of one half
+    return steps, base, int(2 * (hi - lo)) + 1
+
+
+def _look_up_in_place(steps: np.ndarray, table: np.ndarray) -> int:
+    """Replace each step by ``table[step]``, block by block; the first position that maps to
+    a negative entry (-1 if none)."""
+    scratch = np.empty(min(steps.size, _BLOCK), dtype=np.int64)
+    for start in range(0, steps.size, _BLOCK):
+        block = steps[start : start + _BLOCK]
+        found = scratch[: block.size]
+        np.take(table, block, out=found, mode="clip")  # steps are in range; unbuffered
+        block[...] = found
+        missing = np.flatnonzero(found < 0)
+        if missing.size:
+            return start + int(missing[0])
+    return -1
+
+
 @dataclass(frozen=True)
 class Classes:
     """The ordered class values of a classifier."""
@@ -101,6 +151,11 @@ class Classes:
         """
         labels = np.asarray(labels)
         numeric_labels = labels.dtype.kind in "iuf"
+        grid = _half_steps(labels)
+        if grid is not None:
+            fitted = cls._fit_grid(labels, *grid, explicit)
+            if fitted is not None:
+                return fitted
         if explicit is not None:
             classes = cls.from_list(explicit)
             if len(set(classes.values)) != len(classes.values):
@@ -126,6 +181,48 @@ class Classes:
             err.position = bad  # type: ignore[attr-defined]
             raise err
         return classes, order[pos_clipped].astype(np.int64)
+
+    @classmethod
+    def _fit_grid(
+        cls,
+        labels: np.ndarray,
+        steps: np.ndarray,
+        base: int,
+        span: int,
+        explicit: Sequence[Any] | None,
+    ) -> tuple[Classes, np.ndarray] | None:
+        """:meth:`fit` for labels on a grid of halves (see :func:`_half_steps`), reusing
+        ``steps`` for the class indices.
+
+        Gives what the general path gives, classes, indices and errors alike; None where that
+        path has a case of its own (text classes for numeric labels).
+        """
+        if explicit is None:
+            present = np.bincount(steps, minlength=span) > 0
+            classes = cls.from_list([(k + base) / 2 for k in np.flatnonzero(present).tolist()])
+            if bool(present.all()):
+                return classes, steps  # every step is a class: the step is the index
+            _look_up_in_place(steps, np.cumsum(present, dtype=np.int64) - 1)
+            return classes, steps
+        classes = cls.from_list(explicit)
+        if len(set(classes.values)) != len(classes.values):
+            raise DataError("a class is listed twice in --classes")
+        if not classes.numeric:
+            return None
+        table = np.full(span, -1, dtype=np.int64)
+        for position, value in enumerate(classes.values):
+            slot = 2 * value - base
+            if float(slot).is_integer() and 0 <= slot < span:
+                table[int(slot)] = position
+        bad = _look_up_in_place(steps, table)
+        if bad >= 0:
+            err = DataError(
+                f"label {_as_label_value(labels[bad])!r} is not one of the classes "
+                f"{classes.to_list()}"
+            )
+            err.position = bad  # type: ignore[attr-defined]
+            raise err
+        return classes, steps
 
     def values_of(self, indices: np.ndarray) -> np.ndarray:
         """Label values for class indices."""
