@@ -134,6 +134,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="torch threads of the single worker (multi-worker runs use 1 each)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as mfx-train does
 
     from mfx.config import TrainConfig
     from mfx.data import Ratings

@@ -36,3 +36,7 @@ class DeviceError(MfxError):
 
 class MissingDependencyError(MfxError):
     """An optional dependency (torch, onnx, matplotlib) is needed but not installed."""
+
+
+class WorkerError(MfxError):
+    """A worker process stopped (killed, out of memory, crashed) before finishing its chunk."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -65,7 +66,16 @@ def boundary(command: str) -> Callable[[F], F]:
 
 
 def import_train(command: str) -> Any:
-    """``mfx.train``, or the one-line install hint when torch is missing."""
+    """``mfx.train``, or the one-line install hint when torch is missing.
+
+    Before torch loads its OpenMP runtime, idle OpenMP threads are told to sleep rather than
+    spin, unless ``OMP_WAIT_POLICY`` is set. On a machine whose cores other work shares, spinning
+    threads made a two-thread epoch of the 20M benchmark 6x slower (115.9 s against 18.3 s);
+    on an idle machine they were 1.2x faster (12.3 s against 14.9 s): a dedicated machine can
+    set ``OMP_WAIT_POLICY=ACTIVE`` (benchmarks/RESULTS.md).
+    """
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import mfx.train as train_module
     except MissingDependencyError:

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from mfx.errors import MfxError
+from mfx.errors import MfxError, WorkerError
 from mfx.runtime.predictor import DEFAULT_CHUNK_SIZE, Prediction, Predictor
 from mfx.runtime.providers import ProviderSpec
 
@@ -45,10 +45,6 @@ Transform = Callable[[Predictor, np.ndarray, np.ndarray, Prediction], Any]
 
 #: How the Predictor's messages name a pair: "... at position 5 ...".
 _POSITION = re.compile(r"\bat position (\d+)\b")
-
-
-class WorkerError(MfxError):
-    """A worker process stopped (killed, out of memory, crashed) before finishing its chunk."""
 
 
 def default_start_method() -> str:
