@@ -18,8 +18,9 @@ takes the same lazy Adam step SparseAdam takes:
 * The ordinal head's gradient is written out (see :meth:`FusedOrdinal.step`); the cut-points,
   a handful of numbers, keep autograd and their Adam optimizer.
 
-The arithmetic is that of the autograd path, not an approximation of it; the tests compare the
-loss, every gradient and the updated weights with the autograd path's on the same batch.
+The arithmetic is that of the autograd path, not an approximation of it: the tests compare the
+loss and the updated weights, step by step, with autograd + SparseAdam's on the same batches
+(also where the label's probability underflows), and whole fits of both paths.
 """
 
 from __future__ import annotations
