@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from pathlib import Path
 
@@ -369,7 +370,11 @@ def _launch_workers(nproc: int) -> int:
         "mfx.train",
         *cleaned,
     ]
-    return subprocess.call(command)
+    # torchrun would set 1 thread per worker and print a banner saying so; share the cores
+    # out instead (the user's own OMP_NUM_THREADS wins).
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    return subprocess.call(command, env=env)
 
 
 def _free_port() -> int:
