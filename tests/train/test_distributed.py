@@ -173,7 +173,7 @@ def _shard_worker(rank, size, port, out, fused):
 
 @pytest.mark.parametrize("fused", [True, False], ids=["fused", "autograd"])
 def test_each_worker_trains_its_shard_and_all_hold_the_same_weights(tmp_path, fused):
-    """Two workers step on disjoint halves of every epoch and end bit-identical."""
+    """Each of two workers steps on half of every epoch, in half batches; all end bit-identical."""
     import socket
 
     import torch.multiprocessing as mp

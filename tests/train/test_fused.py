@@ -155,3 +155,50 @@ def test_fused_fit_is_deterministic():
     second = fit(train, valid, config).model.state_dict()
     for name, tensor in first.items():
         assert torch.equal(tensor, second[name]), name
+
+
+def _snapshots(train, valid, config):
+    states = []
+
+    def keep(snapshot):
+        states.append(copy.deepcopy(snapshot.resume))
+
+    result = fit(train, valid, config, snapshot=keep)
+    return result, states
+
+
+@pytest.mark.parametrize("written_fused", [False, True], ids=["sparseadam-state", "fused-state"])
+def test_resume_continues_on_the_path_that_wrote_the_state(written_fused):
+    # A checkpoint from before the fused step holds SparseAdam's state and no "fused" setting
+    # (so it now reads as fused=True); either way round, the run goes on as it started.
+    train, valid = _ratings(seed=2).split(0.2, seed=0)
+    base = dict(epochs=3, batch_size=256, patience=None, refit=False, device="cpu")
+    written = TrainConfig(fused=written_fused, **base)
+    whole, states = _snapshots(train, valid, written)
+    resumed = fit(train, valid, TrainConfig(fused=not written_fused, **base), resume=states[0])
+    for name, tensor in whole.model.state_dict().items():
+        assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+
+
+def test_refit_keeps_the_batch_early_stopping_counted_epochs_in(monkeypatch):
+    # Shrink the automatic batch's scale so that a small dataset straddles a power of two:
+    # 1,200 ratings -> 960 training ones (batch 64) and 1,200 for the refit (batch 128).
+    import mfx.config
+
+    monkeypatch.setattr(mfx.config, "AUTO_STEPS_PER_EPOCH", 8)
+    monkeypatch.setattr(mfx.config, "AUTO_BATCH_MIN", 16)
+    config = TrainConfig(epochs=2, patience=None, refit=True, valid_fraction=0.2, device="cpu")
+    train, valid = _ratings(seed=3, n=1200).split(0.2, seed=0)
+    assert config.batch_for(len(train)) == 64 and config.batch_for(1200) == 128
+    seen = []
+    original = FusedOrdinal.step
+
+    def counting(self, rows, cols, labels, sync=None):
+        seen.append(rows.shape[0])
+        return original(self, rows, cols, labels, sync)
+
+    monkeypatch.setattr(FusedOrdinal, "step", counting)
+    result = fit(train, valid, config)
+    assert result.refit
+    assert max(seen) == 64
+    assert sum(seen) == 2 * len(train) + 2 * (len(train) + len(valid))

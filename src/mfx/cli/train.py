@@ -373,7 +373,8 @@ def _launch_workers(nproc: int) -> int:
     # torchrun would set 1 thread per worker and print a banner saying so; share the cores
     # out instead (the user's own OMP_NUM_THREADS wins).
     env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (cores or 1) // nproc)))
     return subprocess.call(command, env=env)
 
 

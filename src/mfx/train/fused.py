@@ -42,6 +42,11 @@ def supports(model: nn.Module) -> bool:
     return type(model) is OrdinalProduct
 
 
+def is_state(state: Any) -> bool:
+    """Whether ``state`` is a :meth:`FusedOrdinal.state_dict` (not a torch optimizer's)."""
+    return isinstance(state, dict) and set(state) == {"rows", "cols"}
+
+
 class _LazyAdam:
     """SparseAdam's update on a dense table, applied to the rows a step touched.
 

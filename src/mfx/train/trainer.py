@@ -24,7 +24,7 @@ from mfx.data import Ratings, RawRatings, read_ratings
 from mfx.errors import DeviceError
 from mfx.synthetic import planted_ratings
 from mfx.train import fused as fused_step
-from mfx.train._malloc import keep_freed_memory
+from mfx.train._malloc import freed_memory_kept
 from mfx.train.distributed import GradientSync, World, shard
 from mfx.train.models import build_model
 
@@ -128,9 +128,24 @@ def fit(
     ``world`` (from :func:`mfx.train.distributed.init`) trains this process's shard as one of
     several data-parallel workers; see :mod:`mfx.train.distributed`.
     """
+    with freed_memory_kept():
+        return _fit_deterministically(
+            train_data, valid_data, config, on_epoch, snapshot, snapshot_every, resume, world
+        )
+
+
+def _fit_deterministically(
+    train_data: Ratings,
+    valid_data: Ratings | None,
+    config: TrainConfig,
+    on_epoch: Callable[[EpochReport], None] | None,
+    snapshot: Callable[[Snapshot], None] | None,
+    snapshot_every: int,
+    resume: dict[str, Any] | None,
+    world: World | None,
+) -> TrainResult:
     # Multi-threaded CPU scatter-adds (the embedding gradients) otherwise sum in a varying
     # order; deterministic kernels make the same seed give bit-identical weights.
-    keep_freed_memory()
     previous = torch.are_deterministic_algorithms_enabled()
     previous_fill = torch.utils.deterministic.fill_uninitialized_memory
     torch.use_deterministic_algorithms(True)
@@ -208,9 +223,18 @@ def _first_from_state(
     )
 
 
-def _fused(model: nn.Module, config: TrainConfig) -> fused_step.FusedOrdinal | None:
-    """The fused step for ``model`` when the config asks for it and the model has one."""
-    if config.sparse and config.fused and fused_step.supports(model):
+def _fused(
+    model: nn.Module, config: TrainConfig, resume: dict[str, Any] | None = None
+) -> fused_step.FusedOrdinal | None:
+    """The fused step for ``model`` when the config asks for it and the model has one.
+
+    A resumed run continues on the path that wrote its state, whatever ``config.fused`` says
+    (a checkpoint from before the fused step has no such setting and SparseAdam's state).
+    """
+    wanted = config.sparse and config.fused
+    if resume is not None and config.sparse:
+        wanted = fused_step.is_state(resume["optimizers"][0])
+    if wanted and fused_step.supports(model):
         return fused_step.FusedOrdinal(model, lr=config.lr, l2=config.l2)
     return None
 
@@ -257,8 +281,14 @@ def _refit(
     before the validation ratings were seen.
     """
     combined = first.train_data.concat(first.valid_data)
+    # The batch early stopping counted its epochs in, even where the automatic size for the
+    # larger combined data would be the next power of two (and half the steps per epoch).
     config = dataclasses.replace(
-        first.config, epochs=max(1, first.best_epoch), patience=None, refit=False
+        first.config,
+        epochs=max(1, first.best_epoch),
+        patience=None,
+        refit=False,
+        batch_size=first.config.batch_for(len(first.train_data)),
     )
     summary = resume["first"] if resume is not None else _first_summary(first)
 
@@ -324,7 +354,7 @@ def _fit(
         len(train_data.classes),
         sparse=config.sparse,
     ).to(device)
-    fused = _fused(model, config)
+    fused = _fused(model, config, resume)
     optimizers = _optimizers(model, config, fused)
     # The fused step's optimizer state sits first in the list; the others are torch's.
     torch_optimizers = optimizers[1:] if fused is not None else optimizers
