@@ -77,7 +77,8 @@ _DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
     "--l2",
     type=float,
     default=None,
-    help="Per-example L2 on the looked-up factors (product, ordinal)  [default: 0]",
+    help="Per-example L2 on the looked-up factors (product, ordinal)  "
+    f"[default: {_DEFAULTS['l2']}]",
 )
 @click.option(
     "--patience",
