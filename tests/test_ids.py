@@ -61,3 +61,16 @@ def test_vectorised_on_millions():
     ids, index = IdMap.fit(raw)
     np.testing.assert_array_equal(ids.ids[index], raw)
     np.testing.assert_array_equal(ids.lookup(raw), index)
+
+
+@pytest.mark.parametrize("n", [1, 6, 7, 8, 50])
+def test_dense_fit_in_blocks_matches_unique(monkeypatch, n):
+    # Blocks of 7 ids: the last block is partial or full, and a repeat may straddle blocks.
+    import mfx.ids
+
+    monkeypatch.setattr(mfx.ids, "_FIT_BLOCK", 7)
+    raw = np.random.default_rng(n).integers(-5, 30, n)
+    ids, inverse = np.unique(raw, return_inverse=True)
+    fitted, index = IdMap.fit(raw)
+    assert fitted.ids.tolist() == ids.tolist()
+    assert index.tolist() == inverse.reshape(-1).tolist()

@@ -40,6 +40,10 @@ def _integral_floats(values: np.ndarray) -> bool:
     )
 
 
+#: Ids mapped per block by the counting path of :meth:`IdMap.fit` (8 MB of int64 scratch).
+_FIT_BLOCK = 1 << 20
+
+
 class IdMap:
     """Sorted distinct raw ids of one axis (rows or columns).
 
@@ -103,13 +107,7 @@ class IdMap:
             lo, hi = int(raw.min()), int(raw.max())
             span = hi - lo + 1
             if span <= max(4 * raw.size, 1 << 20):
-                # Counting-sort style: mark present ids, their rank is a cumulative sum.
-                present = np.zeros(span, dtype=bool)
-                offsets = raw - lo
-                present[offsets] = True
-                ids = np.flatnonzero(present).astype(np.int64) + lo
-                rank = np.cumsum(present, dtype=np.int64) - 1
-                return cls(ids, axis), rank[offsets]
+                return cls._fit_dense(raw, lo, span, axis)
             ids, inverse = np.unique(raw, return_inverse=True)
             return cls(ids, axis), inverse.astype(np.int64).reshape(-1)
         if raw.dtype.kind in "US" or raw.dtype == object:
@@ -122,6 +120,30 @@ class IdMap:
             codes, uniques = pd.factorize(text, sort=True)
             return cls(np.asarray(uniques, dtype=str), axis), codes.astype(np.int64)
         raise DataError(f"{axis} ids must be integers or strings, got values of type {raw.dtype}")
+
+    @classmethod
+    def _fit_dense(cls, raw: np.ndarray, lo: int, span: int, axis: str) -> tuple[IdMap, np.ndarray]:
+        """Counting-sort style: mark the present ids; an id's index is a cumulative sum.
+
+        Works through ``raw`` in blocks, so no array of ``raw``'s size is made besides the
+        result (20 M ids: 160 MB less at the peak, and fewer fresh pages to fault in).
+        """
+        present = np.zeros(span, dtype=bool)
+        block = _FIT_BLOCK
+        scratch = np.empty(min(block, raw.size), dtype=np.int64)
+        for start in range(0, raw.size, block):
+            part = scratch[: min(block, raw.size - start)]
+            np.subtract(raw[start : start + block], lo, out=part)
+            present[part] = True
+        ids = np.flatnonzero(present).astype(np.int64) + lo
+        rank = np.cumsum(present, dtype=np.int64) - 1
+        index = np.empty(raw.size, dtype=np.int64)
+        for start in range(0, raw.size, block):
+            part = scratch[: min(block, raw.size - start)]
+            np.subtract(raw[start : start + block], lo, out=part)
+            # Every offset is in range; "clip" makes take write straight into ``out``.
+            np.take(rank, part, out=index[start : start + block], mode="clip")
+        return cls(ids, axis), index
 
     def to_list(self) -> list[int] | list[str]:
         """Raw ids in index order, as JSON-friendly Python values."""

@@ -51,12 +51,13 @@ class WorkerStopped(MfxError):
 
 
 def quiet_stop() -> None:
-    """From now on a stop request ends this worker without a second message.
+    """From now on this worker ignores stop requests: it is already on its way out.
 
-    Called once a worker has reported its own failure: torchrun's SIGTERM may still arrive
-    while it shuts down, and must not add a traceback to the one-line error.
+    Called once a worker knows it is failing: torchrun's SIGTERM may still arrive while it
+    writes its one-line error or shuts down, and must neither cut that line off nor add a
+    traceback to it. (torchrun kills a worker that has not exited after its grace period.)
     """
-    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(1))
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _stop_on_sigterm(world: World) -> None:
