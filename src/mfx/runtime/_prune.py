@@ -15,32 +15,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-# Protobuf wire types.
-_VARINT, _FIXED64, _LENGTH, _FIXED32 = 0, 1, 2, 5
+from mfx.runtime._scan import (
+    _ATTR_G,
+    _ATTR_GRAPHS,
+    _FIXED32,
+    _FIXED64,
+    _GRAPH_NODE,
+    _LENGTH,
+    _MODEL_GRAPH,
+    _NODE_ATTRIBUTE,
+    _VARINT,
+    ScanError,
+    _varint,
+)
 
-# Field numbers from onnx.proto.
-_MODEL_GRAPH = 7
-_GRAPH_NODE, _GRAPH_OUTPUT = 1, 12
-_NODE_INPUT, _NODE_OUTPUT, _NODE_ATTRIBUTE = 1, 2, 5
-_ATTR_G, _ATTR_GRAPHS = 6, 11
+# Field numbers from onnx.proto that the scan has no use for.
+_GRAPH_OUTPUT = 12
+_NODE_INPUT, _NODE_OUTPUT = 1, 2
 _VALUE_NAME = 1
-
-
-class _Malformed(ValueError):
-    """The bytes are not a protobuf message this module can rewrite."""
-
-
-def _varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= end or shift >= 70:
-            raise _Malformed(f"bad number at byte {pos}")
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos
-        shift += 7
 
 
 def _encode_varint(value: int) -> bytes:
@@ -74,9 +66,9 @@ def _fields(buf: bytes, start: int, end: int) -> Iterator[tuple[int, int, int, i
         elif wire == _FIXED32:
             pos += 4
         else:
-            raise _Malformed(f"wire type {wire} at byte {field_start}")
+            raise ScanError(f"wire type {wire} at byte {field_start}")
         if number == 0 or pos > end:
-            raise _Malformed(f"bad field at byte {field_start}")
+            raise ScanError(f"bad field at byte {field_start}")
         yield number, wire, field_start, pos, value_start
 
 
@@ -171,6 +163,6 @@ def prune_outputs(model: bytes, outputs: Sequence[str]) -> bytes | None:
                 return None  # a second graph field would be merged into the first: leave it
             else:
                 parts.append(model[field_start:stop])
-    except _Malformed:
+    except ScanError:
         return None
     return b"".join(parts) if found else None
