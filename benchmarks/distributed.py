@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import socket
 import sys
 import tempfile
@@ -31,11 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from training import synthetic_20m  # noqa: E402
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from training import peak_rss_mb, synthetic_20m  # noqa: E402
 
 
 def _timed_collectives():
@@ -82,7 +77,7 @@ def _run(rank: int, size: int, port: int, threads: int, config, train, valid, ou
                     "valid_accuracy": result.metrics.get("valid_accuracy"),
                     "collective_seconds": spent["seconds"],
                     "collective_calls": spent["calls"],
-                    "peak_rss_mb": _peak_rss_mb(),
+                    "peak_rss_mb": peak_rss_mb(),
                 }
             )
         )

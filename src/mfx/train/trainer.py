@@ -248,11 +248,6 @@ def _optimizers(
     batch touches rather than the size of the tables. With a fused step, that step updates the
     tables itself (and its state is saved with the optimizers').
     """
-    if fused is not None:
-        tables = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
-        rest = [p for p in model.parameters() if id(p) not in tables]
-        adam = torch.optim.Adam(rest, lr=config.lr, weight_decay=config.weight_decay)
-        return [fused, adam]
     if not config.sparse:
         return [
             torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -260,7 +255,7 @@ def _optimizers(
     tables = [m.weight for m in model.modules() if isinstance(m, nn.Embedding)]
     table_ids = {id(t) for t in tables}
     rest = [p for p in model.parameters() if id(p) not in table_ids]
-    optimizers: list[torch.optim.Optimizer] = [torch.optim.SparseAdam(tables, lr=config.lr)]
+    optimizers: list[Any] = [fused or torch.optim.SparseAdam(tables, lr=config.lr)]
     if rest:
         optimizers.append(torch.optim.Adam(rest, lr=config.lr, weight_decay=config.weight_decay))
     return optimizers
